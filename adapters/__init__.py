@@ -1,17 +1,39 @@
-"""jobferry's models and adapters: the TrainableModel contract and its messages.
+"""jobferry's models and adapters: the TrainableModel contract, its messages and the external-job engine.
 
-Importing this package imports no vendor SDK; each adapter imports its own when first used.
+Importing this package imports no vendor SDK; each adapter imports its own when first used. The engine's
+names (``ExternalJobModel``, ``JobStatus``, ``RetryPolicy``, ...) are loaded on first access, so a plain
+``import adapters`` stays cheap.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from checkpoint._errors import (
+    AuthError,
     BundleCorrupted,
     BundleError,
     CheckpointNotFound,
+    Conflict,
+    CredentialError,
+    InvalidJobSpec,
     InvalidName,
+    JobError,
+    JobFailed,
     JobferryError,
+    JobNotFound,
+    JobTimeout,
     MissingDependency,
+    OutcomeUnknown,
+    PermanentError,
+    PredictionError,
+    QuotaExceeded,
     SecretInCheckpoint,
+    SpecError,
+    TransientError,
     UnsafeArchive,
+    VendorError,
     WorkspaceError,
 )
 
@@ -27,27 +49,108 @@ from ._messages import (
 )
 from .trainable_model import ConfigType, TrainableModel
 
+if TYPE_CHECKING:
+    from ._clock import Clock, FakeClock, SystemClock
+    from ._credentials import CredentialRef
+    from ._external import ExternalJobConfig, ExternalJobModel
+    from ._jobs import JobErrorInfo, JobRecord, JobRef, JobState, JobStatus, StateTable
+    from ._poll import PollPolicy, RateLimiter
+    from ._registry import get_adapter, list_adapters, register_adapter
+    from ._retry import RetryPolicy
+    from ._watch import JobWatcher
+
 __version__ = "0.1.0"
 
+# name -> module that defines it; imported on first access (PEP 562).
+_LAZY = {
+    "Clock": "._clock",
+    "FakeClock": "._clock",
+    "SystemClock": "._clock",
+    "CredentialRef": "._credentials",
+    "ExternalJobConfig": "._external",
+    "ExternalJobModel": "._external",
+    "JobErrorInfo": "._jobs",
+    "JobRecord": "._jobs",
+    "JobRef": "._jobs",
+    "JobState": "._jobs",
+    "JobStatus": "._jobs",
+    "StateTable": "._jobs",
+    "PollPolicy": "._poll",
+    "RateLimiter": "._poll",
+    "get_adapter": "._registry",
+    "list_adapters": "._registry",
+    "register_adapter": "._registry",
+    "RetryPolicy": "._retry",
+    "JobWatcher": "._watch",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'adapters' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
+    "AuthError",
     "BundleCorrupted",
     "BundleError",
     "CamelModel",
     "CheckpointNotFound",
+    "Clock",
     "ConfigType",
+    "Conflict",
+    "CredentialError",
+    "CredentialRef",
+    "ExternalJobConfig",
+    "ExternalJobModel",
+    "FakeClock",
+    "InvalidJobSpec",
     "InvalidName",
     "InvocableResponse",
+    "JobError",
+    "JobErrorInfo",
+    "JobFailed",
+    "JobNotFound",
+    "JobRecord",
+    "JobRef",
+    "JobState",
+    "JobStatus",
+    "JobTimeout",
+    "JobWatcher",
     "JobferryError",
     "MissingDependency",
+    "OutcomeUnknown",
+    "PermanentError",
     "PluginRequest",
     "PluginRequestContext",
+    "PollPolicy",
+    "PredictionError",
+    "QuotaExceeded",
+    "RateLimiter",
+    "RetryPolicy",
     "SecretInCheckpoint",
+    "SpecError",
+    "StateTable",
+    "SystemClock",
     "Task",
     "TaskState",
     "TrainPluginInput",
     "TrainPluginOutput",
     "TrainableModel",
+    "TransientError",
     "UnsafeArchive",
+    "VendorError",
     "WorkspaceError",
     "__version__",
+    "get_adapter",
+    "list_adapters",
+    "register_adapter",
 ]

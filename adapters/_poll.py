@@ -1,0 +1,268 @@
+"""Polling external jobs: how long to wait between status calls, and a per-quota rate limiter.
+
+Polling is a separate policy from retrying (see :mod:`adapters._retry`), as in google-api-core's
+``future.polling`` vs ``retry``: a poll that *succeeds* but says "still running" is not a failure.
+
+The interval grows geometrically while the job's state stays the same and resets when it changes, and is
+capped by ``min(maximum, max(floor_cap, elapsed_fraction * age))``. The cap bounds how late we notice the
+end of a job to about ``max(10% of its age, 60 s)`` while long jobs cost only a logarithmic number of
+calls. :class:`RateLimiter` then keeps the polls of every job in a process within the vendor's quota.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections import deque
+from collections.abc import Hashable
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ._clock import SYSTEM_CLOCK, Clock
+
+__all__ = ["PollPolicy", "PollSchedule", "RateLimiter", "clear_limiters", "limiter_for"]
+
+# Shared default jitter source; random.Random's methods are atomic under the GIL, so threads may share it.
+_RNG = random.Random()
+
+
+class PollPolicy(BaseModel):
+    """How often to poll a long-running external job.
+
+    Attributes:
+        initial: the first interval, and the interval after each state change, in seconds.
+        maximum: the largest interval ever returned, hints and jitter included.
+        multiplier: growth per poll while the state is unchanged.
+        elapsed_fraction: the interval is at most this fraction of the job's age ...
+        floor_cap: ... or this many seconds, whichever is larger (young jobs are polled no less often).
+        jitter: each interval is multiplied by uniform(1 - jitter, 1 + jitter); 0 disables it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    initial: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    maximum: float = Field(default=600.0, gt=0, allow_inf_nan=False)
+    multiplier: float = Field(default=1.5, ge=1, allow_inf_nan=False)
+    elapsed_fraction: float = Field(default=0.1, gt=0, allow_inf_nan=False)
+    floor_cap: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    jitter: float = Field(default=0.1, ge=0, lt=1, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _check_order(self) -> PollPolicy:
+        if self.initial > self.maximum:
+            raise ValueError(f"initial ({self.initial}) must not exceed maximum ({self.maximum})")
+        return self
+
+    def cap(self, elapsed: float) -> float:
+        """Return the interval cap for a job ``elapsed`` seconds old (before hints and jitter)."""
+        return min(self.maximum, max(self.floor_cap, self.elapsed_fraction * elapsed))
+
+    def schedule(self) -> PollSchedule:
+        """Return a fresh schedule for one job."""
+        return PollSchedule(self)
+
+
+class PollSchedule:
+    """The polling state of one job under a :class:`PollPolicy`.
+
+    Not thread-safe: one schedule belongs to one job's polling loop.
+    """
+
+    def __init__(self, policy: PollPolicy) -> None:
+        self.policy = policy
+        self.polls = 0
+        self.last_state: str | None = None
+        # The un-jittered interval last returned; growth starts from it so jitter does not compound.
+        self._base: float | None = None
+
+    def next_interval(
+        self, *, state: str, elapsed: float, hint: float | None = None, rng: random.Random | None = None
+    ) -> float:
+        """Record a poll and return the seconds to wait before the next one.
+
+        Args:
+            state: the vendor state just observed.
+            elapsed: the job's age in seconds (since it was submitted or started).
+            hint: a server's "ask again in N s" (``Retry-After`` or a vendor field), if any.
+            rng: the jitter source (seed one for reproducible intervals).
+
+        Returns:
+            A positive number of seconds, at most ``policy.maximum``.
+        """
+        p = self.policy
+        # A job's age comes from the vendor's create time vs our clock; skew can make it negative.
+        if math.isnan(elapsed) or elapsed < 0:
+            elapsed = 0.0
+        base = self._base * p.multiplier if self._base is not None and state == self.last_state else p.initial
+        # Store the capped value: growing from an uncapped one would jump when the cap rises with age.
+        base = min(base, p.cap(elapsed))
+        self._base = base
+        self.last_state = state
+        self.polls += 1
+
+        interval = base
+        if p.jitter:
+            interval *= (rng or _RNG).uniform(1.0 - p.jitter, 1.0 + p.jitter)
+        if hint is not None and hint > 0:  # NaN compares False and is ignored
+            # The server's hint overrides our cap (it knows when asking again is useful), not `maximum`.
+            interval = max(interval, hint)
+        return min(interval, p.maximum)
+
+
+class RateLimiter:
+    """A thread-safe sliding-window limiter shared by everything polling one quota.
+
+    It keeps the times of the last ``capacity`` acquisitions; a new one succeeds only once the oldest of
+    them is ``window`` seconds old. That is exact: in any half-open ``window``-second interval at most
+    ``capacity`` acquisitions succeed. (A token bucket of capacity B refilling at r/min admits B + r in
+    a minute, so it cannot promise "at most r per minute" without a reduced rate.) With ``per_minute >= 1``
+    the window is 60 s and capacity ``floor(per_minute)``; below 1, capacity is 1 and the window
+    ``60 / per_minute`` s (e.g. 0.5 → one per 2 minutes).
+
+    ``burst``, when given, additionally limits back-to-back acquisitions with a token bucket of that
+    size refilling at ``per_minute / 60`` per second, to spread calls instead of spending a minute's
+    quota at once. It can only delay acquisitions, so the window guarantee still holds.
+
+    Args:
+        per_minute: acquisitions allowed per minute.
+        burst: optional cap on back-to-back acquisitions (default: no smoothing beyond the window).
+        clock: time source and sleeper.
+    """
+
+    def __init__(self, per_minute: float, *, burst: int | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+        if not (isinstance(per_minute, int | float) and math.isfinite(per_minute) and per_minute > 0):
+            raise ValueError(f"per_minute must be a positive finite number, got {per_minute!r}")
+        if burst is not None and not (isinstance(burst, int) and burst >= 1):
+            raise ValueError(f"burst must be a positive int or None, got {burst!r}")
+        self.burst = burst
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._log: deque[float] = deque()
+        self._set_rate(per_minute)
+        self._tokens = float(burst) if burst is not None else 0.0
+        self._refilled_at = clock.now()
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(per_minute={self.per_minute:g}, burst={self.burst!r}, clock={self.clock!r})"
+
+    # All _methods below expect self._lock to be held (or the limiter to be under construction).
+
+    def _set_rate(self, per_minute: float) -> None:
+        self.per_minute = float(per_minute)
+        self.capacity = max(1, math.floor(per_minute))
+        self.window = 60.0 if per_minute >= 1 else 60.0 / per_minute
+        self._rate = self.per_minute / 60.0  # bucket refill, tokens per second
+
+    def tighten(self, per_minute: float) -> None:
+        """Lower the rate to ``per_minute`` if that is stricter than the current one; never raise it.
+
+        Past acquisitions stay in the log, so the new limit applies at once to the current window.
+        """
+        if not (isinstance(per_minute, int | float) and math.isfinite(per_minute) and per_minute > 0):
+            raise ValueError(f"per_minute must be a positive finite number, got {per_minute!r}")
+        with self._lock:
+            if per_minute < self.per_minute:
+                self._set_rate(per_minute)
+
+    def _expire(self, now: float) -> None:
+        while self._log and self._log[0] + self.window <= now:
+            self._log.popleft()
+
+    def _refill(self, now: float) -> None:
+        if self.burst is not None and now > self._refilled_at:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._refilled_at) * self._rate)
+        self._refilled_at = max(self._refilled_at, now)
+
+    def _delay(self, n: int, now: float) -> float:
+        self._expire(now)
+        self._refill(now)
+        delay = 0.0
+        excess = len(self._log) + n - self.capacity
+        if excess > 0:
+            # The `excess` oldest entries must leave the window first; the last of them decides.
+            delay = self._log[excess - 1] + self.window - now
+        if self.burst is not None and self._tokens < n:
+            delay = max(delay, (n - self._tokens) / self._rate)
+        # A delay of a few ulps of `now` is rounding noise: now + delay may equal now, and waiting for it
+        # would spin forever on a virtual clock.
+        return delay if delay > 4 * math.ulp(now) else 0.0
+
+    def _take(self, n: int, now: float) -> None:
+        self._log.extend([now] * n)
+        if self.burst is not None:
+            self._tokens -= n
+
+    def _check(self, n: int) -> None:
+        limit = min(self.capacity, self.burst) if self.burst is not None else self.capacity
+        if not (isinstance(n, int) and 1 <= n <= limit):
+            raise ValueError(f"n must be an int in 1..{limit} for this limiter, got {n!r}")
+
+    def delay_until_available(self) -> float:
+        """Return the seconds until one acquisition would succeed (0 if it would now)."""
+        with self._lock:
+            return self._delay(1, self.clock.now())
+
+    def try_acquire(self) -> bool:
+        """Take one acquisition if one is available now, without waiting."""
+        with self._lock:
+            now = self.clock.now()
+            if self._delay(1, now) > 0:
+                return False
+            self._take(1, now)
+            return True
+
+    def acquire(self, n: int = 1) -> float:
+        """Block (via ``clock.sleep``) until ``n`` acquisitions are available, take them, and return the wait.
+
+        Raises:
+            ValueError: if ``n`` could never be available at once (more than the capacity or burst).
+        """
+        self._check(n)
+        start = self.clock.now()
+        while True:
+            with self._lock:
+                now = self.clock.now()
+                delay = self._delay(n, now)
+                if delay <= 0:
+                    self._take(n, now)
+                    return now - start
+            # Sleep without the lock so other threads can proceed; re-check after, as one may have won.
+            self.clock.sleep(delay)
+
+
+_LIMITERS: dict[Hashable, RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def limiter_for(key: Hashable, per_minute: float, clock: Clock = SYSTEM_CLOCK) -> RateLimiter:
+    """Return the process-wide :class:`RateLimiter` for ``key``, creating it on first use.
+
+    Every job polled in this process with the same key (e.g. ``("vertex", project)``) shares it, and so
+    shares the quota.
+
+    If callers disagree on ``per_minute`` for one key, the stricter rate wins: the quota belongs to the key,
+    and a looser second value must not let the first caller's limit be exceeded.
+
+    Raises:
+        ValueError: if ``key`` already has a limiter on a different clock (mixing a fake clock and the
+            system clock on one quota is a bug, and the old limiter's timestamps would be meaningless).
+    """
+    with _LIMITERS_LOCK:
+        limiter = _LIMITERS.get(key)
+        if limiter is None:
+            limiter = _LIMITERS[key] = RateLimiter(per_minute, clock=clock)
+        elif limiter.clock is not clock:
+            raise ValueError(
+                f"the rate limiter for {key!r} uses clock {limiter.clock!r}, not {clock!r}; "
+                "use a distinct key per clock"
+            )
+        else:
+            limiter.tighten(per_minute)
+        return limiter
+
+
+def clear_limiters() -> None:
+    """Forget every shared limiter (for tests that reuse keys with fresh clocks)."""
+    with _LIMITERS_LOCK:
+        _LIMITERS.clear()

@@ -1,0 +1,315 @@
+"""PollPolicy and RateLimiter: interval growth, reset and caps, hints, a fleet simulation, quota windows.
+
+Every test runs on a FakeClock: nothing sleeps for real.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from adapters._clock import FakeClock
+from adapters._poll import PollPolicy, RateLimiter, clear_limiters, limiter_for
+
+NO_JITTER = PollPolicy(jitter=0.0)
+
+
+def intervals(policy: PollPolicy, states: list[str], elapsed: float = 0.0) -> list[float]:
+    schedule = policy.schedule()
+    return [schedule.next_interval(state=s, elapsed=elapsed) for s in states]
+
+
+def test_interval_grows_while_state_is_unchanged() -> None:
+    got = intervals(NO_JITTER, ["RUNNING"] * 9)
+    assert got[:7] == pytest.approx([5.0, 7.5, 11.25, 16.875, 25.3125, 37.96875, 56.953125])
+    assert got[7:] == [60.0, 60.0]  # floor_cap for a young job
+
+
+def test_interval_resets_when_state_changes() -> None:
+    got = intervals(NO_JITTER, ["PENDING"] * 4 + ["RUNNING"] * 2 + ["PENDING"])
+    assert got == pytest.approx([5.0, 7.5, 11.25, 16.875, 5.0, 7.5, 5.0])
+
+
+def test_interval_capped_by_fraction_of_age_and_by_maximum() -> None:
+    schedule = NO_JITTER.schedule()
+    got = [schedule.next_interval(state="RUNNING", elapsed=1200.0) for _ in range(12)]
+    assert max(got) == 120.0  # 10% of 1200 s beats the 60 s floor
+    schedule = NO_JITTER.schedule()
+    got = [schedule.next_interval(state="RUNNING", elapsed=86_400.0) for _ in range(30)]
+    assert max(got) == 600.0  # a day-old job is still polled every 10 minutes at most
+
+
+def test_growth_continues_smoothly_as_the_cap_rises() -> None:
+    # Stored intervals are capped, so a rising cap lets them grow by `multiplier`, not jump.
+    schedule = NO_JITTER.schedule()
+    for _ in range(10):
+        schedule.next_interval(state="RUNNING", elapsed=0.0)
+    assert schedule.next_interval(state="RUNNING", elapsed=5000.0) == pytest.approx(90.0)
+
+
+def test_hint_raises_the_interval_but_not_past_maximum() -> None:
+    schedule = NO_JITTER.schedule()
+    assert schedule.next_interval(state="RUNNING", elapsed=0.0, hint=120.0) == 120.0
+    assert schedule.next_interval(state="RUNNING", elapsed=0.0, hint=1e6) == 600.0
+    # A hint shorter than our own interval does not make us poll sooner.
+    assert schedule.next_interval(state="RUNNING", elapsed=0.0, hint=1.0) == pytest.approx(11.25)
+
+
+def test_bad_elapsed_and_hint_values_are_tolerated() -> None:
+    schedule = NO_JITTER.schedule()
+    assert schedule.next_interval(state="A", elapsed=-30.0) == 5.0  # clock skew
+    assert schedule.next_interval(state="B", elapsed=math.nan, hint=math.nan) == 5.0
+    assert schedule.next_interval(state="C", elapsed=0.0, hint=-4.0) == 5.0
+
+
+def test_jitter_stays_in_band_and_under_maximum() -> None:
+    policy = PollPolicy(jitter=0.2, initial=100.0, maximum=100.0, floor_cap=100.0)
+    rng = random.Random(5)
+    got = [policy.schedule().next_interval(state="X", elapsed=0.0, rng=rng) for _ in range(200)]
+    assert all(80.0 <= g <= 100.0 for g in got)
+    got = [PollPolicy(jitter=0.2).schedule().next_interval(state="X", elapsed=0, rng=rng) for _ in range(200)]
+    assert all(4.0 <= g <= 6.0 for g in got)
+    assert len(set(got)) > 100
+
+
+def test_schedules_are_independent() -> None:
+    a, b = NO_JITTER.schedule(), NO_JITTER.schedule()
+    for _ in range(5):
+        a.next_interval(state="RUNNING", elapsed=0.0)
+    assert b.next_interval(state="RUNNING", elapsed=0.0) == 5.0
+    assert a.polls == 5 and b.polls == 1
+
+
+polls = st.lists(
+    st.tuples(
+        st.sampled_from(["PENDING", "RUNNING", "RUNNING", "RUNNING"]),
+        st.floats(0.0, 1e7, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    initial=st.floats(0.01, 100.0),
+    maximum=st.floats(100.0, 5000.0),
+    multiplier=st.floats(1.0, 4.0),
+    fraction=st.floats(0.001, 1.0),
+    floor_cap=st.floats(0.01, 1000.0),
+    observed=polls,
+)
+def test_interval_always_within_bounds(
+    initial: float,
+    maximum: float,
+    multiplier: float,
+    fraction: float,
+    floor_cap: float,
+    observed: list[tuple[str, float]],
+) -> None:
+    policy = PollPolicy(
+        initial=initial,
+        maximum=maximum,
+        multiplier=multiplier,
+        elapsed_fraction=fraction,
+        floor_cap=floor_cap,
+        jitter=0.0,
+    )
+    schedule = policy.schedule()
+    for state, elapsed in observed:
+        interval = schedule.next_interval(state=state, elapsed=elapsed)
+        assert 0.0 < interval <= maximum
+        assert interval <= max(floor_cap, fraction * elapsed)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    observed=polls,
+    hints=st.lists(st.none() | st.floats(0.0, 1e5), min_size=60, max_size=60),
+    seed=st.integers(),
+)
+def test_interval_with_jitter_and_hints_is_positive_and_at_most_maximum(
+    observed: list[tuple[str, float]], hints: list[float | None], seed: int
+) -> None:
+    policy = PollPolicy(jitter=0.5)
+    schedule = policy.schedule()
+    rng = random.Random(seed)
+    for (state, elapsed), hint in zip(observed, hints, strict=False):
+        interval = schedule.next_interval(state=state, elapsed=elapsed, hint=hint, rng=rng)
+        assert 0.0 < interval <= policy.maximum
+        if hint is not None and hint > 0:
+            assert interval >= min(hint, policy.maximum)
+
+
+def test_fleet_simulation_few_polls_and_bounded_detection_delay() -> None:
+    """50 jobs of 1 min..2 h polled event-driven on one FakeClock."""
+    rng = random.Random(20240601)
+    policy = PollPolicy()
+    clock = FakeClock()
+    n_jobs = 50
+    durations = [math.exp(rng.uniform(math.log(60.0), math.log(7200.0))) for _ in range(n_jobs)]
+    starts = [rng.uniform(0.0, 600.0) for _ in range(n_jobs)]
+    pending_for = [min(30.0, 0.2 * d) for d in durations]
+    schedules = [policy.schedule() for _ in range(n_jobs)]
+    poll_counts = [0] * n_jobs
+    delays: list[float] = [math.nan] * n_jobs
+
+    def state_of(job: int, now: float) -> str:
+        age = now - starts[job]
+        if age >= durations[job]:
+            return "SUCCEEDED"
+        return "PENDING" if age < pending_for[job] else "RUNNING"
+
+    # Each job is polled once right after submission, then whenever its schedule says.
+    events = [(starts[j], j) for j in range(n_jobs)]
+    heapq.heapify(events)
+    while events:
+        when, job = heapq.heappop(events)
+        clock.advance(when - clock.now())
+        now = clock.now()
+        poll_counts[job] += 1
+        state = state_of(job, now)
+        if state == "SUCCEEDED":
+            delays[job] = now - (starts[job] + durations[job])
+            continue
+        wait = schedules[job].next_interval(state=state, elapsed=now - starts[job], rng=rng)
+        heapq.heappush(events, (now + wait, job))
+
+    fixed_polls = sum(math.ceil(d / 5.0) + 1 for d in durations)
+    assert sum(poll_counts) <= fixed_polls / 3, (sum(poll_counts), fixed_polls)
+    for job in range(n_jobs):
+        bound = max(0.1 * durations[job], 60.0) * (1 + policy.jitter) + 1e-6
+        assert 0.0 <= delays[job] <= bound, (job, durations[job], delays[job], bound)
+    assert clock.sleeps == []  # event-driven: virtual time only advanced
+
+
+def test_poll_policy_validation_names_the_field() -> None:
+    for field, value in [("initial", 0.0), ("multiplier", 0.9), ("jitter", 1.0), ("floor_cap", -1.0)]:
+        with pytest.raises(ValidationError) as info:
+            PollPolicy(**{field: value})
+        assert field in str(info.value) and str(value) in str(info.value)
+    with pytest.raises(ValidationError):
+        PollPolicy(initial=1000.0)  # more than maximum
+    with pytest.raises(ValidationError):
+        PollPolicy(inital=3.0)  # type: ignore[call-arg]
+
+
+# --- RateLimiter ---------------------------------------------------------------------------------------
+
+
+def assert_window_respected(times: list[float], capacity: int, window: float = 60.0) -> None:
+    """At most ``capacity`` of ``times`` in any half-open interval of length ``window``."""
+    times = sorted(times)
+    for i in range(len(times) - capacity):
+        assert times[i + capacity] - times[i] >= window - 1e-9, (i, times[i], times[i + capacity])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    per_minute=st.integers(1, 20),
+    burst=st.none() | st.integers(1, 5),
+    actions=st.lists(st.tuples(st.floats(0.0, 40.0), st.booleans()), max_size=80),
+)
+def test_limiter_never_exceeds_per_minute_in_any_window(
+    per_minute: int, burst: int | None, actions: list[tuple[float, bool]]
+) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(per_minute, burst=burst, clock=clock)
+    acquired: list[float] = []
+    for gap, blocking in actions:
+        clock.advance(gap)
+        if blocking:
+            limiter.acquire()
+            acquired.append(clock.now())
+        elif limiter.try_acquire():
+            acquired.append(clock.now())
+    assert_window_respected(acquired, per_minute)
+
+
+def test_acquire_waits_exactly_until_the_oldest_leaves_the_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(3, clock=clock)
+    assert [limiter.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
+    clock.advance(10.0)
+    assert limiter.delay_until_available() == pytest.approx(50.0)
+    assert not limiter.try_acquire()
+    assert limiter.acquire() == pytest.approx(50.0)
+    assert clock.now() == pytest.approx(60.0)
+    assert clock.sleeps == [pytest.approx(50.0)]
+    # The other two from t=0 have expired too.
+    assert limiter.try_acquire() and limiter.try_acquire()
+    assert not limiter.try_acquire()
+
+
+def test_acquire_many_at_once() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(4, clock=clock)
+    limiter.acquire()
+    clock.advance(30.0)
+    limiter.acquire()
+    assert limiter.acquire(3) == pytest.approx(30.0)  # needs the t=0 slot back
+    with pytest.raises(ValueError, match="n must be"):
+        limiter.acquire(5)
+
+
+def test_burst_spreads_acquisitions() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(60, burst=2, clock=clock)
+    waits = [limiter.acquire() for _ in range(5)]
+    assert waits == pytest.approx([0.0, 0.0, 1.0, 1.0, 1.0])
+
+
+def test_fractional_and_sub_one_rates() -> None:
+    clock = FakeClock()
+    slow = RateLimiter(0.5, clock=clock)  # one per two minutes
+    assert slow.try_acquire()
+    assert slow.delay_until_available() == pytest.approx(120.0)
+    fractional = RateLimiter(2.5, clock=clock)  # never more than 2.5 in a minute, so 2
+    assert fractional.try_acquire() and fractional.try_acquire()
+    assert not fractional.try_acquire()
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, math.inf, math.nan])
+def test_limiter_rejects_bad_rates(bad: float) -> None:
+    with pytest.raises(ValueError, match="per_minute"):
+        RateLimiter(bad)
+
+
+def test_limiter_for_shares_one_limiter_per_key() -> None:
+    clock = FakeClock()
+    key = ("vertex", f"project-{id(clock)}")
+    a = limiter_for(key, 30, clock)
+    assert limiter_for(key, 30, clock) is a
+    assert limiter_for(("vertex", f"other-{id(clock)}"), 30, clock) is not a
+    with pytest.raises(ValueError, match="clock"):
+        limiter_for(key, 30, FakeClock())
+    # Two "jobs" polling the same project draw from one quota.
+    job1, job2 = limiter_for(key, 30, clock), limiter_for(key, 30, clock)
+    for _ in range(15):
+        assert job1.try_acquire() and job2.try_acquire()
+    assert not job1.try_acquire() and not job2.try_acquire()
+
+
+def test_limiter_for_keeps_the_stricter_rate() -> None:
+    clock = FakeClock()
+    key = ("vertex", f"strict-{id(clock)}")
+    limiter = limiter_for(key, 60, clock)
+    assert limiter_for(key, 600, clock).per_minute == 60  # a looser caller cannot raise the shared rate
+    assert limiter_for(key, 2, clock) is limiter
+    assert limiter.per_minute == 2
+    assert limiter.try_acquire() and limiter.try_acquire()
+    assert not limiter.try_acquire()
+
+
+def test_clear_limiters_forgets_keys() -> None:
+    clock = FakeClock()
+    key = ("vertex", f"clear-{id(clock)}")
+    old = limiter_for(key, 10, clock)
+    clear_limiters()
+    assert limiter_for(key, 10, FakeClock()) is not old
