@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from ._credentials import CredentialRef
     from ._external import ExternalJobConfig, ExternalJobModel
     from ._jobs import JobErrorInfo, JobRecord, JobRef, JobState, JobStatus, StateTable
+    from ._loading import load_job
     from ._poll import PollPolicy, RateLimiter
     from ._registry import get_adapter, list_adapters, register_adapter
     from ._retry import RetryPolicy
@@ -75,6 +76,7 @@ _LAZY = {
     "JobState": "._jobs",
     "JobStatus": "._jobs",
     "StateTable": "._jobs",
+    "load_job": "._loading",
     "PollPolicy": "._poll",
     "RateLimiter": "._poll",
     "get_adapter": "._registry",
@@ -152,5 +154,6 @@ __all__ = [
     "__version__",
     "get_adapter",
     "list_adapters",
+    "load_job",
     "register_adapter",
 ]

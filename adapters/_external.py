@@ -118,7 +118,8 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
 
     Subclasses set :attr:`adapter_name` and :attr:`config_class`, list in :attr:`connection_fields` the
     config fields needed to reach an existing job again (they are saved in ``job.json``), and implement
-    the vendor contract below.
+    the vendor contract below. Names starting with ``_`` are the engine's own (``_call`` is its retry
+    wrapper, ``_persist`` its checkpoint write): an adapter must not override them.
     """
 
     adapter_name: ClassVar[str]
@@ -136,7 +137,8 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         self._client: Any = None
         self._workspace: Workspace | None = None
         self._plugin_instance_id: str | None = None
-        self._last_seen: JobStatus | None = None
+        #: True when the last ``train`` adopted a job already submitted for the same spec.
+        self.adopted = False
 
     # -- the vendor contract ----------------------------------------------------------------------------
 
@@ -173,8 +175,9 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
     def job_spec(self, input: TrainPluginInput) -> dict[str, Any]:
         """What defines the job, for the spec hash: by default the training input and the config."""
         config = self.require_config()
-        # Policies and credentials change how we talk to the vendor, not what the job is.
-        not_spec = {"retry", "poll", "credentials"}
+        # The shared settings (credentials, policies, quotas, chunking) change how we talk to the vendor,
+        # not what the job is: changing them must adopt the running job, not submit another.
+        not_spec = set(ExternalJobConfig.model_fields)
         return {
             "adapter": self.adapter_name,
             "config": config.model_dump(mode="json", by_alias=False, exclude=not_spec),
@@ -189,6 +192,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
 
     def receive_config(self, config: Any) -> None:
         """Accept the config as a ``config_class`` instance or a plain dict (validated into one)."""
+        self._client = None  # a new config may point elsewhere: reconnect on next use
         if config is None:
             self.config = None
             return
@@ -273,20 +277,27 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
                 f"({type(self).__name__}); load it with that adapter"
             )
         self.record = record
-        self._last_seen = record.last_status
         if self.config is None:
             # Enough of a config to reach the job again: its connection fields and credential reference.
-            self.config = self.config_class.model_construct(  # type: ignore[assignment]
-                **{**record.connection, "credentials": record.credentials}
-            )
+            # Validate when we can (nested models come back as models); a config with required training
+            # fields cannot validate from connection fields alone, so fall back to an unvalidated one.
+            values = {**record.connection, "credentials": record.credentials}
+            try:
+                self.config = self.config_class.model_validate(values)  # type: ignore[assignment]
+            except ValidationError:
+                self.config = self.config_class.model_construct(**values)  # type: ignore[assignment]
 
     def _connection(self) -> dict[str, Any]:
         config = self.require_config()
         return {f: getattr(config, f) for f in self.connection_fields if getattr(config, f, None) is not None}
 
-    def _persist(self) -> str:
+    def _persist(self, handle: str | None = None) -> str:
         ws, pid = self._where()
-        return self.save_remote(ws, pid, ModelCheckpoint.DEFAULT_HANDLE)
+        if handle is None:
+            # Keep a model loaded from a named handle on that handle; new jobs go to "default".
+            same = self._checkpoint is not None and self._checkpoint.plugin_instance_id == pid
+            handle = self._checkpoint.handle if same and self._checkpoint else ModelCheckpoint.DEFAULT_HANDLE
+        return self.save_remote(ws, pid, handle, set_as_default=handle == ModelCheckpoint.DEFAULT_HANDLE)
 
     # -- vendor calls, wrapped --------------------------------------------------------------------------
 
@@ -357,10 +368,13 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             spec_hash=digest,
             last_status=self.record.last_status if adopted and self.record else None,
         )
-        archive = self._persist()  # the job reference is safe before anything else happens
+        # The job reference is safe before anything else happens.
+        archive = self._persist(ModelCheckpoint.DEFAULT_HANDLE)
         intents.write(key, digest, self.adapter_name, ref)
-        log.info("job %s %s for %s/%s", ref.job_id, "adopted" if adopted else "submitted", ws.url, pid)
-        return self._response(TaskState.running, archive, message=f"job {ref.job_id} submitted")
+        self.adopted = adopted is not None
+        verb = "adopted (already submitted for this spec)" if self.adopted else "submitted"
+        log.info("job %s %s for %s/%s", ref.job_id, verb, ws.url, pid)
+        return self._response(TaskState.running, archive, message=f"job {ref.job_id} {verb}")
 
     def _adoptable(self, intents: _Intents, digest: str) -> tuple[JobRef, str] | None:
         for intent in intents.for_spec(digest):  # newest first
@@ -368,9 +382,14 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             if not intent.get("job"):
                 # Crashed (or lost the response) between create and persist: is the job there after all?
                 found = self._call(functools.partial(self.find_job, key), f"find job {key}")
-                if found is not None:
+                if found is None:
+                    continue
+                status = self.describe_once(found)
+                if status is not None and status.state in ADOPTABLE:
                     return found, key
-                continue
+                # It was created but ended badly: remember it, so the key is not reused, and start afresh.
+                intents.write(key, digest, self.adapter_name, found)
+                return None
             ref = JobRef.model_validate(intent["job"])
             status = self.describe_once(ref)
             if status is None or status.state not in ADOPTABLE:

@@ -71,7 +71,9 @@ class StateTable:
         table: vendor state (a name, or an enum's integer value) -> JobState; names match case-insensitively.
     """
 
-    def __init__(self, table: Mapping[str | int, JobState]) -> None:
+    def __init__(
+        self, table: Mapping[str, JobState] | Mapping[int, JobState] | Mapping[str | int, JobState]
+    ) -> None:
         self._table = {self._key(k): v for k, v in table.items()}
 
     @staticmethod
@@ -133,6 +135,14 @@ class JobStatus(CamelModel):
     outputs: dict[str, Any] = Field(default_factory=dict)
     polled_at: datetime = Field(default_factory=_now)
     poll_hint: float | None = Field(default=None, description="seconds the vendor suggests before re-polling")
+
+    @field_validator("progress", mode="before")
+    @classmethod
+    def _clamp_progress(cls, value: object) -> object:
+        # Vendors round: 100.4% or -0.0001 is still a progress, not a reason to fail a poll.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return None if value != value else min(1.0, max(0.0, float(value)))
+        return value
 
     @property
     def is_terminal(self) -> bool:

@@ -35,6 +35,27 @@ _BUILTIN: dict[str, AdapterEntry] = {
     "local": AdapterEntry(
         "adapters.local:LocalProcessModel", None, "a detached local process running your training entrypoint"
     ),
+    "vertex-automl-tabular": AdapterEntry(
+        "adapters.vertex:VertexAutoMLTabular", "vertex", "Vertex AI AutoML tabular classification/regression"
+    ),
+    "vertex-automl-forecasting": AdapterEntry(
+        "adapters.vertex:VertexAutoMLForecasting", "vertex", "Vertex AI AutoML time-series forecasting"
+    ),
+    "vertex-automl-image": AdapterEntry(
+        "adapters.vertex:VertexAutoMLImage", "vertex", "Vertex AI AutoML image classification/detection"
+    ),
+    "vertex-automl-text": AdapterEntry(
+        "adapters.vertex:VertexAutoMLText", "vertex", "Vertex AI AutoML text classification/extraction"
+    ),
+    "vertex-automl-video": AdapterEntry(
+        "adapters.vertex:VertexAutoMLVideo", "vertex", "Vertex AI AutoML video classification/tracking"
+    ),
+    "vertex-custom-job": AdapterEntry(
+        "adapters.vertex:VertexCustomJob", "vertex", "Vertex AI custom training job (container or package)"
+    ),
+    "vertex-batch-prediction": AdapterEntry(
+        "adapters.vertex:VertexBatchPrediction", "vertex", "Vertex AI batch prediction job"
+    ),
 }
 
 _lock = threading.Lock()

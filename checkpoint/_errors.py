@@ -191,13 +191,23 @@ class JobError(JobferryError):
 class JobNotFound(JobError, PermanentError, LookupError):
     """The vendor does not know the job (404)."""
 
-    def __init__(self, message: str, *, job_id: str | None = None, vendor: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str | None = None,
+        vendor: str = "",
+        code: int | None = 404,
+        status: str | None = "NOT_FOUND",
+        vendor_message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         JobError.__init__(self, message, job_id=job_id)
         self.vendor = vendor
-        self.code = 404
-        self.status = "NOT_FOUND"
-        self.vendor_message = message
-        self.retry_after = None
+        self.code = code
+        self.status = status
+        self.vendor_message = vendor_message
+        self.retry_after = retry_after
 
 
 class JobFailed(JobError):

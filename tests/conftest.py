@@ -21,8 +21,9 @@ def _fresh_model_cache() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _isolated_default_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # No test may touch the user's real default workspace.
+    # No test may touch the user's real default workspace or local jobs.
     monkeypatch.setenv("JOBFERRY_WORKSPACE", str(tmp_path / "default-workspace"))
+    monkeypatch.setenv("JOBFERRY_LOCAL_JOBS", str(tmp_path / "default-local-jobs"))
 
 
 @pytest.fixture(params=["local", "memory"])

@@ -1,0 +1,714 @@
+"""The ``jobferry`` command line, run in-process against a fake vendor (and as a subprocess, locally)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters import _cli
+from adapters._cli import main
+from adapters._registry import get_adapter, register_adapter
+from checkpoint import ModelCheckpoint, Workspace
+from tests.cli_fake_adapter import ADAPTER_NAME, TARGET, FakeVendor
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSI = re.compile(r"\x1b\[")
+
+
+@pytest.fixture(autouse=True)
+def _fake_adapter() -> Iterator[None]:
+    register_adapter(ADAPTER_NAME, TARGET)
+    yield
+
+
+class Cli:
+    """Runs ``main`` in-process and captures what it printed."""
+
+    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.tmp_path = tmp_path
+        self.capsys = capsys
+        self.vendor_dir = tmp_path / "vendor"
+        self.ws = tmp_path / "ws"
+
+    def spec(
+        self,
+        name: str = "fruit-fake",
+        *,
+        finish_after: int = 2,
+        outcome: str = "succeed",
+        epochs: int = 3,
+        chunk: int = 100,
+    ) -> Path:
+        path = self.tmp_path / f"{name}-{finish_after}-{outcome}-{epochs}.toml"
+        path.write_text(
+            textwrap.dedent(
+                f"""
+                adapter = "fake-cli"
+                plugin_instance = "{name}"
+                workspace = "{self.ws}"
+                [config]
+                state_dir = "{self.vendor_dir}"
+                finish_after = {finish_after}
+                outcome = "{outcome}"
+                max_instances_per_request = {chunk}
+                max_concurrency = 4
+                [config.poll]
+                initial = 0.01
+                maximum = 0.05
+                floor_cap = 0.05
+                [input]
+                training_data_url = "examples/data/fruit.csv"
+                training_params = {{ epochs = {epochs} }}
+                """
+            )
+        )
+        return path
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()  # drop anything printed before
+        code = main(list(args))
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def json(self, *args: str) -> tuple[int, Any]:
+        code, out, _err = self(*args, "--json")
+        return code, json.loads(out)
+
+    def jsonl(self, *args: str) -> tuple[int, list[dict[str, Any]]]:
+        code, out, _err = self(*args, "--json")
+        return code, [json.loads(line) for line in out.splitlines()]
+
+    def train(self, *args: str, **spec: Any) -> str:
+        code, data = self.json("train", str(self.spec(**spec)), *args)
+        assert code == 0
+        job_id: str = data["jobId"]
+        return job_id
+
+    def describes(self, job_id: str) -> int:
+        count: int = FakeVendor(str(self.vendor_dir)).load()[job_id]["describes"]
+        return count
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(tmp_path, capsys)
+
+
+# -- train -----------------------------------------------------------------------------------------
+
+
+def test_train_prints_the_job_id_and_the_checkpoint(cli: Cli) -> None:
+    code, out, err = cli("train", str(cli.spec()))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "job:        fake-0001"
+    assert lines[1] == f"checkpoint: {Workspace(cli.ws).url}/fruit-fake/default.zip"
+    assert Workspace(cli.ws).has_handle("fruit-fake", "default")
+
+
+def test_train_json(cli: Cli) -> None:
+    code, data = cli.json("train", str(cli.spec()))
+    assert code == 0
+    assert data["event"] == "submitted"
+    assert data["jobId"] == "fake-0001"
+    assert data["adapter"] == "fake-cli"
+    assert data["pluginInstance"] == "fruit-fake"
+    assert data["checkpoint"].endswith("/fruit-fake/default.zip")
+    assert data["lastStatus"] is None
+
+
+def test_train_twice_adopts_the_running_job_and_new_makes_another(cli: Cli) -> None:
+    first = cli.train(finish_after=0)
+    code, data = cli.json("train", str(cli.spec(finish_after=0)))
+    assert code == 0
+    assert data["jobId"] == first
+    assert data["lastStatus"]["state"] == "RUNNING"  # adopted: its status is known
+    assert cli.train("--new", finish_after=0) != first
+    assert len(FakeVendor(str(cli.vendor_dir)).load()) == 2
+
+
+def test_train_workspace_option_overrides_the_spec(cli: Cli, tmp_path: Path) -> None:
+    code, data = cli.json("train", str(cli.spec()), "--workspace", str(tmp_path / "elsewhere"))
+    assert code == 0
+    assert data["workspace"] == Workspace(tmp_path / "elsewhere").url
+    assert Workspace(tmp_path / "elsewhere").has_handle("fruit-fake", "default")
+
+
+def test_train_wait_succeeds(cli: Cli) -> None:
+    code, out, err = cli("train", str(cli.spec(finish_after=3)), "--wait")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any("RUNNING" in line for line in lines)
+    assert "job fake-0001 SUCCEEDED 100%" in lines
+    assert 'outputs: {"accuracy": 0.9}' in lines
+
+
+def test_train_wait_json_streams_events(cli: Cli) -> None:
+    code, events = cli.jsonl("train", str(cli.spec(finish_after=3)), "--wait")
+    assert code == 0
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "submitted" and kinds[-1] == "final"
+    assert set(kinds[1:-1]) == {"status"}
+    assert [e["status"]["progress"] for e in events if e["event"] == "status"][:2] == [1 / 3, 2 / 3]
+    assert events[-1]["state"] == "SUCCEEDED" and events[-1]["succeeded"] is True
+
+
+def test_train_wait_failure_exits_1(cli: Cli) -> None:
+    code, out, _err = cli("train", str(cli.spec(outcome="fail")), "--wait")
+    assert code == 1
+    assert "job fake-0001 FAILED - error E1: boom" in out.splitlines()
+
+
+def test_train_wait_timeout_exits_3(cli: Cli) -> None:
+    code, _out, err = cli("train", str(cli.spec(finish_after=0)), "--wait", "--timeout", "0.2")
+    assert code == 3
+    assert "error: job fake-0001 still RUNNING after 0.2 s" in err
+    assert "the job goes on" in err
+    assert "Traceback" not in err
+
+
+def test_train_wait_timeout_json_ends_with_an_error_event(cli: Cli) -> None:
+    code, events = cli.jsonl("train", str(cli.spec(finish_after=0)), "--wait", "--timeout", "0.1")
+    assert code == 3
+    assert events[-1]["event"] == "error"
+    assert events[-1]["error"] == "JobTimeout"
+    assert events[-1]["exitCode"] == 3
+    assert events[-1]["jobId"] == "fake-0001"
+    assert events[-1]["lastStatus"]["state"] == "RUNNING"
+
+
+def test_train_bad_spec_exits_2_without_traceback(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('adapter = "fake-cli"\nplugin_instance = "x y"\n')
+    code, _out, err = cli("train", str(bad))
+    assert code == 2
+    assert err.startswith(f"error: {bad}: invalid job spec")
+    assert "Traceback" not in err
+    code, _out, err = cli("-v", "train", str(bad))
+    assert code == 2
+    assert "Traceback" in err
+
+
+# -- status, wait, cancel --------------------------------------------------------------------------
+
+
+def test_status_of_one_instance_polls_once(cli: Cli) -> None:
+    job_id = cli.train(finish_after=4)
+    code, out, err = cli("status", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0, err
+    assert out == "fruit-fake: job fake-0001 (fake-cli) RUNNING 25% - training\n"
+    assert cli.describes(job_id) == 1
+    code, data = cli.json("status", "fruit-fake", "-w", str(cli.ws))
+    assert data["jobId"] == job_id
+    assert data["status"]["progress"] == 0.5
+    assert data["terminal"] is False
+
+
+def test_status_of_a_finished_failed_job_exits_0(cli: Cli) -> None:
+    cli.train(finish_after=1, outcome="fail")
+    code, data = cli.json("status", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0
+    assert data["status"]["state"] == "FAILED"
+    assert data["terminal"] is True
+
+
+def test_status_without_instance_lists_last_known_statuses_without_vendor_calls(cli: Cli) -> None:
+    job_id = cli.train(finish_after=5)
+    cli.train(name="other", finish_after=5)
+    assert main(["status", "fruit-fake", "-w", str(cli.ws)]) == 0  # records a status in job.json
+    _plain_checkpoint(cli.ws, "plain")
+    before = cli.describes(job_id)
+    code, out, err = cli("status", "-w", str(cli.ws))
+    assert code == 0, err
+    assert cli.describes(job_id) == before
+    lines = out.splitlines()
+    assert lines[0].split() == ["INSTANCE", "ADAPTER", "JOB", "LAST", "KNOWN", "STATUS"]
+    assert re.match(r"fruit-fake +fake-cli +fake-0001 +RUNNING 20% - training +\(as of ", lines[1])
+    assert re.match(r"other +fake-cli +fake-0002 +\(never polled\)", lines[2])
+    assert re.match(r"plain +- +- +\(not a job checkpoint\)", lines[3])
+    code, data = cli.json("status", "-w", str(cli.ws))
+    by_id = {e["pluginInstance"]: e for e in data["instances"]}
+    assert by_id["fruit-fake"]["lastStatus"]["state"] == "RUNNING"
+    assert by_id["other"]["lastStatus"] is None
+    assert by_id["plain"]["note"] == "not a job checkpoint"
+
+
+def test_status_of_an_empty_workspace(cli: Cli) -> None:
+    code, out, _err = cli("status", "-w", str(cli.ws))
+    assert code == 0
+    assert out.startswith("no plugin instances in")
+    assert cli.json("status", "-w", str(cli.ws))[1]["instances"] == []
+
+
+def test_status_uses_the_default_workspace_from_the_environment(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.train()
+    monkeypatch.setenv("JOBFERRY_WORKSPACE", str(cli.ws))
+    _code, data = cli.json("status")
+    assert [e["pluginInstance"] for e in data["instances"]] == ["fruit-fake"]
+
+
+def test_wait(cli: Cli) -> None:
+    cli.train(finish_after=3)
+    code, out, err = cli("wait", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0, err
+    assert out.splitlines()[-2] == "job fake-0001 SUCCEEDED 100%"
+    # Waiting for a job that already ended answers at once.
+    code, events = cli.jsonl("wait", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0
+    assert [e["event"] for e in events] == ["status", "final"]
+
+
+def test_wait_failed_exits_1_and_timeout_exits_3(cli: Cli) -> None:
+    cli.train(finish_after=2, outcome="fail")
+    assert cli("wait", "fruit-fake", "-w", str(cli.ws))[0] == 1
+    cli.train(name="forever", finish_after=0)
+    code, _out, err = cli("wait", "forever", "-w", str(cli.ws), "--timeout", "0.1")
+    assert code == 3
+    assert "still RUNNING" in err
+
+
+def test_cancel(cli: Cli) -> None:
+    job_id = cli.train(finish_after=0)
+    code, out, err = cli("cancel", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0, err
+    assert out == f"cancel requested for job {job_id}: CANCELLED\n"
+    code, events = cli.jsonl("wait", "fruit-fake", "-w", str(cli.ws))
+    assert code == 1
+    assert events[-1]["state"] == "CANCELLED"
+    code, data = cli.json("cancel", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0 and data["status"]["state"] == "CANCELLED"
+
+
+def test_unknown_instance_and_bad_names_exit_2(cli: Cli) -> None:
+    cli.train()
+    code, _out, err = cli("status", "nope", "-w", str(cli.ws))
+    assert code == 2
+    assert "no checkpoint 'default' for plugin instance 'nope'" in err
+    code, _out, err = cli("wait", "../x", "-w", str(cli.ws))
+    assert code == 2
+    assert "invalid plugin instance ID '../x'" in err
+    code, _out, err = cli("status", "fruit-fake", "--handle", "V9", "-w", str(cli.ws))
+    assert code == 2
+    assert "handles that exist: 'default'" in err
+
+
+def test_a_plain_checkpoint_is_not_a_job(cli: Cli) -> None:
+    _plain_checkpoint(cli.ws, "plain")
+    code, _out, err = cli("status", "plain", "-w", str(cli.ws))
+    assert code == 2
+    assert "not an external-job checkpoint" in err and "params.json" in err
+
+
+def test_unknown_adapter_in_a_checkpoint_lists_the_known_ones(cli: Cli) -> None:
+    cli.train()
+    ws = Workspace(cli.ws)
+    checkpoint = ModelCheckpoint(ws, "fruit-fake")
+    folder = checkpoint.download_model_bundle()
+    record = json.loads((folder / "job.json").read_text())
+    record["adapter"] = "vanished"
+    (folder / "job.json").write_text(json.dumps(record))
+    checkpoint.upload_model_bundle()
+    code, _out, err = cli("status", "fruit-fake", "-w", str(cli.ws))
+    assert code == 2
+    assert "adapter 'vanished', which is not registered" in err
+    assert "fake-cli" in err and "local" in err
+
+
+# -- predict ---------------------------------------------------------------------------------------
+
+
+def test_predict_from_a_jsonl_file_in_order(cli: Cli, tmp_path: Path) -> None:
+    cli.train(finish_after=1, chunk=3)  # 3 instances per request: 17 chunks, sent concurrently
+    instances = [{"i": i, "x": i * 0.5} for i in range(50)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in instances) + "\n\n")
+    code, out, err = cli("predict", "fruit-fake", "-w", str(cli.ws), "--input", str(path))
+    assert code == 0, err
+    predictions = [json.loads(line) for line in out.splitlines()]
+    assert [p["input"] for p in predictions] == instances
+    assert predictions[0] == {"job": "fake-0001", "input": instances[0], "parameters": None}
+
+
+def test_predict_from_stdin_with_parameters(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli.train(finish_after=1)
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"a": 1}\n[1, 2]\n"text"\n'))
+    code, out, err = cli("predict", "fruit-fake", "-w", str(cli.ws), "--parameters", '{"k": 2}')
+    assert code == 0, err
+    predictions = [json.loads(line) for line in out.splitlines()]
+    assert [p["input"] for p in predictions] == [{"a": 1}, [1, 2], "text"]
+    assert all(p["parameters"] == {"k": 2} for p in predictions)
+
+
+def test_predict_from_csv_parses_numbers(cli: Cli, tmp_path: Path) -> None:
+    cli.train(finish_after=1)
+    path = tmp_path / "in.csv"
+    path.write_text("name,weight,count,code\napple,1.5,3,x1\npear,-2e3,,007\n")
+    code, out, err = cli("predict", "fruit-fake", "-w", str(cli.ws), "-i", str(path))
+    assert code == 0, err
+    assert [json.loads(line)["input"] for line in out.splitlines()] == [
+        {"name": "apple", "weight": 1.5, "count": 3, "code": "x1"},
+        {"name": "pear", "weight": -2000.0, "count": "", "code": 7},
+    ]
+
+
+def test_predict_csv_from_stdin_needs_format(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli.train(finish_after=1)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a,b\n1,2\n"))
+    code, out, err = cli("predict", "fruit-fake", "-w", str(cli.ws), "--format", "csv")
+    assert code == 0, err
+    assert json.loads(out)["input"] == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ('{"a": 1}\n{oops}\n', [], "in.jsonl:2: not valid JSON"),
+        ("{}\n", ["--parameters", "[1]"], "--parameters must be a JSON object"),
+        ("{}\n", ["--parameters", "{"], "--parameters is not valid JSON"),
+    ],
+)
+def test_predict_bad_input_exits_2(
+    cli: Cli, tmp_path: Path, content: str, args: list[str], message: str
+) -> None:
+    cli.train(finish_after=1)
+    path = tmp_path / "in.jsonl"
+    path.write_text(content)
+    code, out, err = cli("predict", "fruit-fake", "-w", str(cli.ws), "-i", str(path), *args)
+    assert code == 2
+    assert message in err
+    assert out == ""
+
+
+def test_predict_unknown_extension_and_missing_file_exit_2(cli: Cli, tmp_path: Path) -> None:
+    cli.train(finish_after=1)
+    (tmp_path / "in.txt").write_text("{}\n")
+    code, _out, err = cli("predict", "fruit-fake", "-w", str(cli.ws), "-i", str(tmp_path / "in.txt"))
+    assert code == 2 and "give --format" in err
+    code, _out, err = cli("predict", "fruit-fake", "-w", str(cli.ws), "-i", str(tmp_path / "none.jsonl"))
+    assert code == 2 and "cannot read" in err
+
+
+# -- checkpoints -----------------------------------------------------------------------------------
+
+
+def _plain_checkpoint(ws: Path, pid: str, handle: str = "default") -> None:
+    checkpoint = ModelCheckpoint(Workspace(ws), pid, handle)
+    (checkpoint.folder_path_on_disk() / "params.json").write_text('{"w": [1, 2]}')
+    checkpoint.upload_model_bundle()
+
+
+def test_checkpoints_list(cli: Cli) -> None:
+    cli.train()
+    _plain_checkpoint(cli.ws, "plain", "V1")
+    code, out, err = cli("checkpoints", "list", "-w", str(cli.ws))
+    assert code == 0, err
+    assert out.splitlines()[1:] == ["fruit-fake  default", "plain       V1, default"]
+    code, data = cli.json("checkpoints", "list", "-w", str(cli.ws))
+    assert data["instances"] == [
+        {"pluginInstance": "fruit-fake", "handles": ["default"]},
+        {"pluginInstance": "plain", "handles": ["V1", "default"]},
+    ]
+    code, out, err = cli("checkpoints", "list", "plain", "-w", str(cli.ws))
+    assert out == "V1\ndefault\n"
+    code, data = cli.json("checkpoints", "list", "plain", "-w", str(cli.ws))
+    assert data["handles"] == ["V1", "default"]
+    code, out, err = cli("checkpoints", "list", "nope", "-w", str(cli.ws))
+    assert code == 2 and "instances: fruit-fake, plain" in err
+
+
+def test_checkpoints_show(cli: Cli) -> None:
+    job_id = cli.train()
+    code, out, err = cli("checkpoints", "show", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["adapter"] == "fake-cli"
+    assert record["job"]["jobId"] == job_id
+    code, data = cli.json("checkpoints", "show", "fruit-fake", "default", "-w", str(cli.ws))
+    assert data["kind"] == "job" and data["job"] == record
+    _plain_checkpoint(cli.ws, "plain")
+    code, out, err = cli("checkpoints", "show", "plain", "-w", str(cli.ws))
+    assert code == 0
+    assert out.splitlines()[1].split() == ["13", "params.json"]
+    code, data = cli.json("checkpoints", "show", "plain", "-w", str(cli.ws))
+    assert data["kind"] == "files"
+    assert {"path": "params.json", "size": 13} in data["files"]
+    code, out, err = cli("checkpoints", "show", "plain", "V7", "-w", str(cli.ws))
+    assert code == 2
+
+
+def test_checkpoints_delete(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    _plain_checkpoint(cli.ws, "plain", "V1")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code, _out, err = cli("checkpoints", "delete", "plain", "V1", "-w", str(cli.ws))
+    assert code == 2
+    assert "refusing to delete" in err and "--yes" in err
+    assert Workspace(cli.ws).has_handle("plain", "V1")
+    code, _out, err = cli("checkpoints", "delete", "plain", "V1", "--yes", "-w", str(cli.ws))
+    assert code == 0, err
+    assert not Workspace(cli.ws).has_handle("plain", "V1")
+    code, _out, err = cli("checkpoints", "delete", "plain", "V1", "--yes", "-w", str(cli.ws))
+    assert code == 2 and "handles that exist: 'default'" in err
+
+
+def test_checkpoints_delete_asks_at_a_terminal(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    _plain_checkpoint(cli.ws, "plain", "V1")
+    monkeypatch.setattr(_cli, "_is_tty", lambda stream: stream is sys.stdin)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
+    code, out, err = cli("checkpoints", "delete", "plain", "V1", "-w", str(cli.ws))
+    assert code == 2 and "[y/N]" in err and out == "not deleted\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
+    code, data = cli.json("checkpoints", "delete", "plain", "V1", "-w", str(cli.ws))
+    assert code == 0 and data["deleted"] is True
+    assert not Workspace(cli.ws).has_handle("plain", "V1")
+
+
+# -- adapters, usage, output -----------------------------------------------------------------------
+
+
+def test_adapters(cli: Cli) -> None:
+    code, out, _err = cli("adapters")
+    assert code == 0
+    assert re.search(r"^fake-cli +ok +- +tests\.cli_fake_adapter:FakeCliModel", out, re.M)
+    assert re.search(r"^local ", out, re.M)
+    code, data = cli.json("adapters")
+    by_name = {a["name"]: a for a in data["adapters"]}
+    assert by_name["fake-cli"]["importable"] is True
+    assert by_name["fake-cli"]["target"] == TARGET
+    assert {"name", "target", "extra", "description", "importable", "error"} <= set(by_name["local"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["frobnicate"],
+        ["status", "--bogus"],
+        ["train"],
+        ["wait"],
+        ["checkpoints"],
+        ["wait", "x", "--timeout", "-1"],
+    ],
+)
+def test_bad_usage_exits_2(cli: Cli, args: list[str]) -> None:
+    code, _out, err = cli(*args)
+    assert code == 2
+    assert "usage:" in err
+
+
+def test_help_and_version_exit_0(cli: Cli) -> None:
+    code, out, _err = cli("--help")
+    assert code == 0
+    assert "exit codes:" in out and "130" in out
+    code, out, _err = cli("--version")
+    assert code == 0 and out.startswith("jobferry ")
+    code, out, _err = cli("train", "--help")
+    assert code == 0 and "--wait" in out and "--workspace" in out
+
+
+def test_plain_output_has_no_ansi_escapes(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not a terminal (captured): plain.
+    code, out, _err = cli("train", str(cli.spec(finish_after=2)), "--wait")
+    assert code == 0 and not ANSI.search(out)
+    # A terminal, but NO_COLOR is set: still plain, one line per status change.
+    monkeypatch.setattr(_cli, "_is_tty", lambda stream: True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    code, out, _err = cli("train", str(cli.spec(finish_after=2)), "--wait", "--new")
+    assert code == 0 and not ANSI.search(out)
+    assert "job fake-0002 SUCCEEDED 100%" in out.splitlines()
+    code, out, _err = cli("adapters")
+    assert not ANSI.search(out)
+
+
+def test_terminal_output_is_one_live_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_cli, "_is_tty", lambda stream: True)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TERM", raising=False)
+    code, out, _err = cli("train", str(cli.spec(finish_after=2)), "--wait")
+    assert code == 0
+    assert "\r\x1b[2K" in out  # the live line is redrawn in place
+    final = _cli._strip_ansi(out.splitlines()[-2])
+    assert final == "job fake-0001 SUCCEEDED 100%"
+
+
+# -- as a separate process, with the local adapter -------------------------------------------------
+
+
+def _local_adapter_problem() -> str | None:
+    """Why the local adapter cannot be used yet (it is written concurrently), or None."""
+    try:
+        get_adapter("local")
+    except Exception as exc:  # any import failure means "not ready", which is a skip, not a failure
+        return f"adapters/local is not usable yet ({type(exc).__name__}: {exc})"
+    return None
+
+
+# Registration happens in the child: the registry is per process.
+_FAKE_MAIN = (
+    "import sys; from adapters._registry import get_adapter, register_adapter; "
+    f"register_adapter({ADAPTER_NAME!r}, {TARGET!r}); "
+    "from adapters._cli import main; raise SystemExit(main(sys.argv[1:]))"
+)
+
+
+def _run(
+    *args: str, env: dict[str, str], cwd: Path = ROOT, fake: bool = False
+) -> subprocess.CompletedProcess[str]:
+    head = ["-c", _FAKE_MAIN] if fake else ["-m", "adapters._cli"]
+    return subprocess.run(
+        [sys.executable, *head, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    # Both defaults point into tmp_path: no test may write to the user's data directory.
+    env = {
+        **os.environ,
+        "JOBFERRY_WORKSPACE": str(tmp_path / "ws"),
+        "JOBFERRY_LOCAL_JOBS": str(tmp_path / "local-jobs"),
+        "NO_COLOR": "1",
+    }
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return env
+
+
+@pytest.mark.slow
+def test_subprocess_errors_and_help(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    done = _run("--help", env=env)
+    assert done.returncode == 0 and "exit codes:" in done.stdout
+    done = _run("status", "nope", env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: no checkpoint 'default'")
+    assert "Traceback" not in done.stderr
+    done = _run("status", "--json", env=env)
+    assert done.returncode == 0 and json.loads(done.stdout)["instances"] == []
+
+
+@pytest.mark.slow
+def test_separate_processes_share_the_job(cli: Cli, tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    spec = str(cli.spec(finish_after=3))
+    done = _run("train", spec, "--json", env=env, fake=True)
+    assert done.returncode == 0, done.stderr
+    job_id = json.loads(done.stdout)["jobId"]
+    done = _run("status", "fruit-fake", "-w", str(cli.ws), "--json", env=env, fake=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"]["state"] == "RUNNING"
+    done = _run("wait", "fruit-fake", "-w", str(cli.ws), "--json", env=env, fake=True)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[-1] == {**events[-1], "event": "final", "jobId": job_id, "state": "SUCCEEDED"}
+    done = subprocess.run(
+        [sys.executable, "-c", _FAKE_MAIN, "predict", "fruit-fake", "-w", str(cli.ws)],
+        input='{"x": 1}\n{"x": 2}\n',
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["input"] for line in done.stdout.splitlines()] == [{"x": 1}, {"x": 2}]
+    assert cli.describes(job_id) >= 3  # the describes of three processes all reached the one vendor
+
+
+LOCAL_JOB = """
+import time
+
+def train(params, artifacts_dir, report):
+    options = params.get("training_params") or {}
+    steps = int(options.get("steps", 3))
+    for i in range(steps):
+        time.sleep(0.05)
+        report(progress=(i + 1) / steps, message=f"step {i + 1}")
+    if options.get("fail"):
+        raise RuntimeError("asked to fail")
+    (artifacts_dir / "scale.txt").write_text(str(steps))
+    return {"steps": steps}
+
+
+def predict(artifacts_dir, instances, parameters):
+    scale = int((artifacts_dir / "scale.txt").read_text())
+    return [{"y": x["x"] * scale} for x in instances]
+"""
+
+
+def _local_spec(tmp_path: Path, name: str, **params: Any) -> Path:
+    (tmp_path / "local_job.py").write_text(LOCAL_JOB)
+    table = ", ".join(f"{k} = {json.dumps(v)}" for k, v in params.items())
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            adapter = "local"
+            plugin_instance = "{name}"
+            workspace = "{tmp_path / "ws"}"
+            [config]
+            entrypoint = "local_job.py:train"
+            jobs_dir = "{tmp_path / "local-jobs"}"
+            grace_period = 2
+            [config.poll]
+            initial = 0.05
+            maximum = 0.2
+            floor_cap = 0.2
+            [input]
+            training_params = {{ {table} }}
+            """
+        )
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_local_adapter_end_to_end_in_subprocesses(tmp_path: Path) -> None:
+    problem = _local_adapter_problem()
+    if problem:
+        pytest.skip(problem)
+    env = _env(tmp_path)
+    # Relative paths in a spec are resolved against the working directory: run from tmp_path.
+    done = _run("train", str(_local_spec(tmp_path, "local-ok")), "--wait", "--json", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[0]["event"] == "submitted" and events[-1]["state"] == "SUCCEEDED"
+    done = _run("status", "local-ok", "--json", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"]["state"] == "SUCCEEDED"
+    (tmp_path / "in.csv").write_text("x\n1\n2\n5\n")
+    done = _run("predict", "local-ok", "-i", "in.csv", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '{"y": 3}\n{"y": 6}\n{"y": 15}\n'
+    done = _run("train", str(_local_spec(tmp_path, "local-bad", fail=True)), "--wait", env=env, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED" in done.stdout
+    done = _run("status", env=env, cwd=tmp_path)
+    assert done.returncode == 0
+    assert re.search(r"^local-ok +local +\S+ +SUCCEEDED", done.stdout, re.M)
+    assert not ANSI.search(done.stdout)
+
+
+@pytest.mark.slow
+def test_local_adapter_timeout_and_cancel(tmp_path: Path) -> None:
+    problem = _local_adapter_problem()
+    if problem:
+        pytest.skip(problem)
+    env = _env(tmp_path)
+    spec = str(_local_spec(tmp_path, "local-slow", steps=400))
+    done = _run("train", spec, "--wait", "--timeout", "0.5", env=env, cwd=tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    done = _run("cancel", "local-slow", "--json", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = _run("wait", "local-slow", "--timeout", "30", "--json", env=env, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["state"] == "CANCELLED"
