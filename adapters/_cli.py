@@ -9,6 +9,7 @@
     jobferry predict INSTANCE [--input FILE|-] [--format jsonl|csv] [--parameters JSON]
     jobferry checkpoints list [INSTANCE] | show INSTANCE [HANDLE] | delete INSTANCE HANDLE [--yes]
     jobferry adapters [--json]
+    jobferry emulator [--port N] [--speedup X] [--bucket-map BUCKET=DIR]
 
 Every command that reads a workspace takes ``--workspace`` (default: the spec's ``workspace`` for
 ``train``, else ``$JOBFERRY_WORKSPACE``, else a folder in the user data directory).
@@ -614,6 +615,19 @@ def cmd_adapters(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_emulator(args: argparse.Namespace, out: Output) -> int:
+    """Run the Vertex AI emulator in the foreground (it imports nothing from google)."""
+    from .vertex.emulator import main as emulator_main
+
+    argv = [f"--port={args.port}"]
+    argv += [f"--speedup={args.speedup}"] if args.speedup is not None else []
+    argv += [f"--seed={args.seed}"] if args.seed is not None else []
+    argv += [f"--config={args.config}"] if args.config else []
+    for mapping in args.bucket_map:
+        argv += [f"--bucket-map={mapping}"]
+    return emulator_main(argv)
+
+
 # -- the parser ------------------------------------------------------------------------------------
 
 
@@ -755,6 +769,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")
 
     add("adapters", cmd_adapters, "registered adapters and whether they import", [verbose, as_json])
+
+    p = add(
+        "emulator",
+        cmd_emulator,
+        "serve the offline Vertex AI emulator on 127.0.0.1 until Ctrl-C (prints its URL)",
+        [verbose],
+    )
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    p.add_argument("--speedup", type=float, help="emulated Vertex seconds per real second (default 1)")
+    p.add_argument(
+        "--bucket-map",
+        action="append",
+        default=[],
+        metavar="BUCKET=DIR",
+        help="serve gs://BUCKET from a local folder (repeatable)",
+    )
+    p.add_argument("--seed", type=int, help="seed of resource IDs and fault draws")
+    p.add_argument("--config", metavar="FILE", help="a JSON file of EmulatorConfig fields (flags override)")
     return parser
 
 

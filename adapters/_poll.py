@@ -236,27 +236,20 @@ _LIMITERS_LOCK = threading.Lock()
 
 
 def limiter_for(key: Hashable, per_minute: float, clock: Clock = SYSTEM_CLOCK) -> RateLimiter:
-    """Return the process-wide :class:`RateLimiter` for ``key``, creating it on first use.
+    """Return the process-wide :class:`RateLimiter` for ``key`` on ``clock``, creating it on first use.
 
-    Every job polled in this process with the same key (e.g. ``("vertex", project)``) shares it, and so
-    shares the quota.
+    Every job polled in this process with the same key (e.g. ``("vertex", project)``) and clock shares it,
+    and so shares the quota. Limiters are kept per clock: timestamps of a fake clock mean nothing to the
+    system clock, so a simulation never throttles (or is throttled by) real traffic.
 
     If callers disagree on ``per_minute`` for one key, the stricter rate wins: the quota belongs to the key,
     and a looser second value must not let the first caller's limit be exceeded.
-
-    Raises:
-        ValueError: if ``key`` already has a limiter on a different clock (mixing a fake clock and the
-            system clock on one quota is a bug, and the old limiter's timestamps would be meaningless).
     """
     with _LIMITERS_LOCK:
-        limiter = _LIMITERS.get(key)
-        if limiter is None:
-            limiter = _LIMITERS[key] = RateLimiter(per_minute, clock=clock)
-        elif limiter.clock is not clock:
-            raise ValueError(
-                f"the rate limiter for {key!r} uses clock {limiter.clock!r}, not {clock!r}; "
-                "use a distinct key per clock"
-            )
+        full_key = (key, id(clock))
+        limiter = _LIMITERS.get(full_key)
+        if limiter is None or limiter.clock is not clock:  # id() of a collected clock may be reused
+            limiter = _LIMITERS[full_key] = RateLimiter(per_minute, clock=clock)
         else:
             limiter.tighten(per_minute)
         return limiter

@@ -32,3 +32,31 @@ def test_quickstart_as_the_readme_runs_it(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "published: fruit-nb/V1.zip" in done.stdout
     assert (tmp_path / "ws" / "fruit-nb" / "default.zip").exists()
+
+
+def test_vertex_demo_runs_the_whole_life_cycle_on_the_emulator() -> None:
+    sys.path.insert(0, str(ROOT / "examples" / "vertex"))
+    import demo
+
+    out = demo.main(["--workspace", "memory://vertex-demo-test", "--speedup", "20000", "--rows", "8"])
+    assert out["state"] == "SUCCEEDED"
+    assert out["files"] == ["job.json"]
+    job = out["job"]
+    assert set(job) <= {
+        "format",
+        "adapter",
+        "adapterVersion",
+        "job",
+        "connection",
+        "credentials",
+        "submissionKey",
+        "specHash",
+        "lastStatus",
+    }
+    assert job["credentials"] == {"kind": "anonymous"}
+    # The emulator really fitted the CSV: most rows are predicted right.
+    right = sum(
+        p["classes"][max(range(len(p["scores"])), key=lambda i: p["scores"][i])] == row["fruit"]
+        for p, row in zip(out["predictions"], out["rows"], strict=True)
+    )
+    assert right >= 6

@@ -1,0 +1,165 @@
+"""The one place where Google's exceptions become jobferry's (like httpx's ``_exceptions`` mapping).
+
+::
+
+    google.api_core.exceptions                      jobferry
+    ServiceUnavailable 503, InternalServerError 500,
+    BadGateway 502, GatewayTimeout/DeadlineExceeded  -> TransientError      (retried)
+    TooManyRequests 429, ResourceExhausted           -> QuotaExceeded       (retried, Retry-After honoured)
+    Unauthorized 401, Forbidden/PermissionDenied 403 -> AuthError           (names project + credentials)
+    NotFound 404                                     -> JobNotFound         (when the call is about a job)
+    BadRequest/InvalidArgument/FailedPrecondition 400-> InvalidJobSpec      (with Vertex's message)
+    Conflict/AlreadyExists/Aborted 409               -> Conflict
+    other 4xx                                        -> PermanentError
+    NotImplemented 501                               -> PermanentError
+    RetryError (a google-side retry ran out)         -> TransientError
+    google.auth TransportError / retryable refresh   -> TransientError
+    other google.auth errors (refresh refused, or a
+    401 with credentials that cannot refresh)        -> AuthError
+    requests: connect refused / connect timeout      -> TransientError      (the request was never sent)
+    requests: read timeout / connection dropped      -> OutcomeUnknown on a create, TransientError otherwise
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from checkpoint._errors import (
+    AuthError,
+    Conflict,
+    InvalidJobSpec,
+    JobNotFound,
+    OutcomeUnknown,
+    PermanentError,
+    QuotaExceeded,
+    TransientError,
+    VendorError,
+)
+
+VENDOR = "vertex"
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a failing call was about, for the messages."""
+
+    what: str
+    project: str
+    location: str
+    credentials: str
+    job_id: str | None = None
+    is_create: bool = False
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP-date; rare from Google, and our backoff covers it
+
+
+def _status_name(exc: Any) -> str | None:
+    grpc_code = getattr(exc, "grpc_status_code", None)
+    return getattr(grpc_code, "name", None) or (str(grpc_code) if grpc_code is not None else None)
+
+
+def translate(exc: BaseException, ctx: CallContext) -> BaseException:
+    """jobferry's error for ``exc`` (or ``exc`` itself when it is not a vendor failure)."""
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.GoogleAPICallError):
+        code = exc.code if isinstance(exc.code, int) else None
+        status = _status_name(exc)
+        message = exc.message or str(exc)
+        kw: dict[str, Any] = {
+            "vendor": VENDOR,
+            "code": code,
+            "status": status,
+            "vendor_message": message,
+            "retry_after": _retry_after(exc),
+        }
+        head = f"Vertex AI {ctx.what} failed"
+        if isinstance(exc, gexc.TooManyRequests):  # includes ResourceExhausted
+            return QuotaExceeded(f"{head}: quota exhausted in {ctx.project}/{ctx.location}: {message}", **kw)
+        if isinstance(exc, gexc.MethodNotImplemented):  # 501 is a 5xx that no retry fixes
+            return PermanentError(f"{head} ({code or status}): {message}", **kw)
+        if isinstance(exc, gexc.ServerError | gexc.DeadlineExceeded):
+            return TransientError(f"{head} ({code or status}): {message}", **kw)
+        if isinstance(exc, gexc.Unauthorized | gexc.Forbidden):
+            return AuthError(
+                f"{head}: permission denied in project {ctx.project!r} with {ctx.credentials}: {message}",
+                **kw,
+            )
+        if isinstance(exc, gexc.NotFound):
+            if ctx.job_id is not None:
+                return JobNotFound(
+                    f"{head}: {ctx.job_id} not found: {message}", job_id=ctx.job_id, vendor=VENDOR
+                )
+            return PermanentError(f"{head}: not found: {message}", **kw)
+        if isinstance(exc, gexc.BadRequest):
+            return InvalidJobSpec(f"{head}: Vertex AI rejected the request: {message}", **kw)
+        if isinstance(exc, gexc.Conflict):
+            return Conflict(f"{head}: conflict: {message}", **kw)
+        if isinstance(exc, gexc.ClientError):
+            return PermanentError(f"{head} ({code or status}): {message}", **kw)
+        return TransientError(f"{head} ({code or status}): {message}", **kw)
+
+    if isinstance(exc, gexc.RetryError):  # a google-side retry ran out: ours decides what happens next
+        return TransientError(f"Vertex AI {ctx.what}: {exc}", vendor=VENDOR)
+
+    from google.auth import exceptions as auth_exc
+
+    if isinstance(exc, auth_exc.TransportError | auth_exc.TimeoutError) or (
+        isinstance(exc, auth_exc.RefreshError) and getattr(exc, "retryable", False)
+    ):
+        return TransientError(f"Vertex AI {ctx.what}: getting an access token failed: {exc}", vendor=VENDOR)
+    if isinstance(exc, auth_exc.GoogleAuthError):
+        # A refused refresh, or a 401 answered by refreshing credentials that cannot be (anonymous ones).
+        return AuthError(
+            f"Vertex AI {ctx.what} failed: permission denied in project {ctx.project!r} with "
+            f"{ctx.credentials}: cannot get an access token: {exc}",
+            vendor=VENDOR,
+            code=401,
+        )
+
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or (
+        isinstance(exc, requests.exceptions.ConnectionError) and _never_sent(exc)
+    ):
+        return TransientError(f"Vertex AI {ctx.what}: cannot connect: {exc}", vendor=VENDOR)
+    if isinstance(exc, requests.exceptions.RequestException | ConnectionError | TimeoutError):
+        if ctx.is_create:
+            return OutcomeUnknown(
+                f"Vertex AI {ctx.what}: the request may have been applied but no response came ({exc})",
+                vendor=VENDOR,
+            )
+        return TransientError(f"Vertex AI {ctx.what}: connection failed: {exc}", vendor=VENDOR)
+    return exc
+
+
+def _never_sent(exc: BaseException) -> bool:
+    # urllib3 wraps "connection refused" as NewConnectionError: the request never left this machine.
+    text = repr(exc)
+    markers = ("NewConnectionError", "NameResolutionError", "Connection refused", "Name or service not known")
+    return any(m in text for m in markers)
+
+
+@contextmanager
+def vertex_errors(ctx: CallContext) -> Iterator[None]:
+    """Translate any Google or transport exception raised inside the block."""
+    try:
+        yield
+    except VendorError:
+        raise
+    except Exception as exc:
+        mapped = translate(exc, ctx)
+        if mapped is exc:
+            raise
+        raise mapped from exc

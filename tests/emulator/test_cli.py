@@ -1,0 +1,50 @@
+"""``python -m adapters.vertex.emulator``: prints its URL, serves, stops on SIGINT."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from adapters.vertex.emulator import run_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_module_prints_url_serves_and_stops_on_sigint(tmp_path: Path) -> None:
+    argv = ["--port", "0", "--speedup", "3600", "--bucket-map", f"data={tmp_path}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters.vertex.emulator", *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        url = match.group(0) + "/v1/projects/p/locations/l/trainingPipelines/1"
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(url, timeout=5)
+        assert caught.value.code == 404
+        assert json.loads(caught.value.read())["error"]["status"] == "NOT_FOUND"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_refuses_non_loopback_hosts() -> None:
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
+        run_server(host="0.0.0.0")

@@ -1,0 +1,294 @@
+"""Deploying a trained AutoML model to an endpoint (LROs polled via /ui/), online predictions, undeploy."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from adapters._clock import FakeClock
+from adapters.vertex import VertexModel
+from checkpoint import Workspace
+from checkpoint._errors import JobferryError, PredictionError
+from tests.vertex.conftest import ALT, FAMILIES, PARENT, TYPE, FakeVertex, Family, labels_of, make, train
+
+TABULAR = FAMILIES[0]
+IMAGE = next(f for f in FAMILIES if f.id == "image-single-label")
+LIMIT = 1_500_000
+
+
+def succeeded(
+    family: Family, fake: FakeVertex, ws: Workspace, clock: FakeClock, **config: Any
+) -> VertexModel[Any]:
+    """A model of ``family`` whose pipeline succeeded (model 555), with no calls recorded yet."""
+    model = make(family.cls, ws, clock, dataset="123", **{**family.config, **config})
+    train(model)
+    fake.succeed(model.job.job_id)
+    model.refresh()
+    fake.calls.clear()
+    clock.sleeps.clear()
+    return model
+
+
+def resources_for(family: Family) -> dict[str, Any]:
+    if family.automatic_resources:
+        return {"automaticResources": {"minReplicaCount": 1, "maxReplicaCount": 2}}
+    return {
+        "dedicatedResources": {
+            "machineSpec": {"machineType": "n1-standard-8"},
+            "minReplicaCount": 1,
+            "maxReplicaCount": 2,
+        }
+    }
+
+
+def test_deploy_creates_the_endpoint_then_deploys_then_predicts(
+    family: Family, fake: FakeVertex, ws: Workspace, clock: FakeClock
+) -> None:
+    model = succeeded(family, fake, ws, clock)
+    fake.fail("GET", r"^/ui/.*/operations/", 503, message="operations backend unavailable")
+
+    endpoint = model.deploy(machine_type="n1-standard-8", max_replica_count=2)
+
+    (endpoint_name,) = fake.endpoints
+    assert endpoint == endpoint_name
+    endpoint_id = endpoint.rsplit("/", 1)[1]
+    create_op, deploy_op = fake.operations
+    assert fake.routes() == [
+        "GET /endpoints",
+        "POST /endpoints",
+        f"GET /ui/{create_op}",  # 503: retried by our policy, on the fake clock
+        f"GET /ui/{create_op}",
+        f"GET /endpoints/{endpoint_id}",
+        f"POST /endpoints/{endpoint_id}:deployModel",
+        f"GET /ui/{deploy_op}",
+    ]
+    listing, create, failed_poll, *_ = fake.calls
+    key = labels_of(model)["jobferry-key"]
+    assert listing.query == {"filter": f'labels.jobferry-key="{key}"', "$alt": ALT}
+    assert create.body == {"displayName": "inst", "labels": labels_of(model)}
+    assert failed_poll.status == 503 and len(clock.sleeps) == 1
+    deploy = fake.calls[5]
+    assert deploy.query == {"$alt": ALT}
+    assert deploy.body == {
+        "deployedModel": {"model": f"{PARENT}/models/555", "displayName": "inst", **resources_for(family)},
+        "trafficSplit": {"0": 100},
+    }
+    deployed_id = fake.endpoints[endpoint]["deployedModels"][0]["id"]
+    assert model.job.resources == {
+        "dataset": f"{PARENT}/datasets/123",
+        "model": f"{PARENT}/models/555",
+        "endpoint": endpoint,
+        "deployed_model_id": deployed_id,
+    }
+    # ... and so does the checkpoint, for a model loaded elsewhere.
+    fresh: VertexModel[Any] = family.cls.load_remote(ws, "inst", use_cache=False)
+    assert fresh.job.resources == model.job.resources
+
+    fresh.clock = clock
+    fake.calls.clear()
+    assert fresh.run([{"x": 1}, {"x": 2}], parameters={"confidenceThreshold": 0.5}) == [
+        {"echo": {"x": 1}},
+        {"echo": {"x": 2}},
+    ]
+    (predict,) = fake.calls
+    assert predict.path == f"/v1/{endpoint}:predict" and predict.query == {"$alt": ALT}
+    assert predict.body == {"instances": [{"x": 1}, {"x": 2}], "parameters": {"confidenceThreshold": 0.5}}
+
+
+def test_deploy_finds_the_endpoint_by_label_first(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
+    model = succeeded(IMAGE, fake, ws, clock)
+    existing = f"{PARENT}/endpoints/9"
+    fake.endpoints[existing] = {"name": existing, "labels": labels_of(model)}
+    assert model.deploy() == existing
+    assert fake.routes()[:3] == ["GET /endpoints", "GET /endpoints/9", "POST /endpoints/9:deployModel"]
+    assert not fake.of("POST", r"/endpoints$")
+
+
+def test_endpoint_create_503_after_effect_is_not_duplicated(
+    fake: FakeVertex, ws: Workspace, clock: FakeClock
+) -> None:
+    model = succeeded(TABULAR, fake, ws, clock)
+    fake.drop_after_effect("POST", r"/endpoints$", status=503)
+    endpoint = model.deploy()
+    assert list(fake.endpoints) == [endpoint]
+    endpoint_id = endpoint.rsplit("/", 1)[1]
+    assert fake.routes()[:4] == [
+        "GET /endpoints",
+        "POST /endpoints",
+        "GET /endpoints",
+        f"GET /endpoints/{endpoint_id}",
+    ]
+
+
+def test_an_explicit_endpoint_is_used_as_is(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
+    model = succeeded(TABULAR, fake, ws, clock)
+    mine = f"{PARENT}/endpoints/4"
+    fake.endpoints[mine] = {"name": mine}
+    assert model.deploy(endpoint=mine, traffic_percentage=30) == mine
+    (op,) = fake.operations
+    assert fake.routes() == ["GET /endpoints/4", "POST /endpoints/4:deployModel", f"GET /ui/{op}"]
+    assert fake.calls[1].body["trafficSplit"] == {"0": 30}
+
+
+def test_redeploy_reuses_the_deployed_model(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
+    model = succeeded(IMAGE, fake, ws, clock)
+    endpoint = model.deploy()
+    resources = dict(model.job.resources)
+    fake.calls.clear()
+    assert model.deploy() == endpoint
+    assert fake.routes() == [f"GET /endpoints/{endpoint.rsplit('/', 1)[1]}"]
+    assert model.job.resources == resources
+    # A fresh model, loaded from the checkpoint, reuses it too.
+    fresh: VertexModel[Any] = IMAGE.cls.load_remote(ws, "inst", use_cache=False)
+    fresh.clock = clock
+    fake.calls.clear()
+    assert fresh.deploy() == endpoint
+    assert [c.method for c in fake.calls] == ["GET"]
+    assert len(fake.endpoints[endpoint]["deployedModels"]) == 1
+
+
+def test_undeploy(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
+    model = succeeded(TABULAR, fake, ws, clock)
+    endpoint = model.deploy()
+    deployed_id = model.job.resources["deployed_model_id"]
+    fake.calls.clear()
+    model.undeploy()
+    op = list(fake.operations)[-1]
+    assert fake.routes() == [f"POST /endpoints/{endpoint.rsplit('/', 1)[1]}:undeployModel", f"GET /ui/{op}"]
+    assert fake.calls[0].body == {"deployedModelId": deployed_id}
+    assert fake.endpoints[endpoint]["deployedModels"] == []
+    assert model.job.resources == {
+        "dataset": f"{PARENT}/datasets/123",
+        "model": f"{PARENT}/models/555",
+        "endpoint": endpoint,
+    }
+    with pytest.raises(JobferryError, match="not deployed"):
+        model.run([{"x": 1}])
+    with pytest.raises(JobferryError, match="not deployed"):
+        model.undeploy()
+
+
+def test_deploy_before_the_model_exists(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
+    model = make(TABULAR.cls, ws, clock, dataset="123", **TABULAR.config)
+    train(model)
+    with pytest.raises(JobferryError, match="no trained model yet"):
+        model.deploy()
+    assert not fake.of("GET", r"/endpoints")
+
+
+def test_failed_deploy_operation_is_mapped(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
+    from checkpoint._errors import InvalidJobSpec
+
+    model = succeeded(TABULAR, fake, ws, clock)
+    endpoint = f"{PARENT}/endpoints/4"
+    fake.endpoints[endpoint] = {"name": endpoint}
+    fake.op_polls = 0
+    real = fake._new_operation
+
+    def failing(resource: str, result: dict[str, Any]) -> dict[str, Any]:
+        op = real(resource, result)
+        if result.get("@type") == TYPE + "DeployModelResponse":
+            op.pop("response")
+            op["error"] = {"code": 3, "message": "machine type not supported"}
+        return op
+
+    fake._new_operation = failing  # type: ignore[method-assign]
+    with pytest.raises(InvalidJobSpec, match="machine type not supported"):
+        model.deploy(endpoint=endpoint)
+    assert "deployed_model_id" not in model.job.resources
+
+
+# -- predictions ---------------------------------------------------------------------------------------------
+
+
+def deployed(fake: FakeVertex, ws: Workspace, clock: FakeClock, **config: Any) -> VertexModel[Any]:
+    model = succeeded(TABULAR, fake, ws, clock, **config)
+    model.deploy()
+    fake.calls.clear()
+    return model
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [("x" * 1000, 5000), ("é" * 500, 1500)],
+    ids=["ascii-1KB", "non-ascii-1KB"],
+)
+def test_predictions_chunked_under_the_payload_limit(
+    fake: FakeVertex, ws: Workspace, clock: FakeClock, text: str, count: int
+) -> None:
+    model = deployed(fake, ws, clock, max_instances_per_request=100_000)
+    instances = [{"id": i, "text": text} for i in range(count)]
+    predictions = model.run(instances)
+    calls = fake.of("POST", r":predict$")
+    assert len(calls) > 1
+    assert max(c.size for c in calls) < LIMIT, [c.size for c in calls]
+    sent = sorted((c.body["instances"] for c in calls), key=lambda part: part[0]["id"])
+    assert [i["id"] for part in sent for i in part] == list(range(count))
+    assert [p["echo"]["id"] for p in predictions] == list(range(count))
+
+
+def test_predictions_chunked_by_instance_count(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
+    model = deployed(fake, ws, clock, max_instances_per_request=100)
+    predictions = model.run([{"id": i} for i in range(250)])
+    calls = fake.of("POST", r":predict$")
+    assert sorted(len(c.body["instances"]) for c in calls) == [50, 100, 100]
+    assert [p["echo"]["id"] for p in predictions] == list(range(250))
+
+
+def test_predictions_are_concurrent_and_in_input_order(
+    fake: FakeVertex, ws: Workspace, clock: FakeClock
+) -> None:
+    model = deployed(fake, ws, clock, max_instances_per_request=10, max_concurrency=4)
+    lock = threading.Lock()
+    state = {"in_flight": 0, "peak": 0}
+    threads: set[int] = set()
+
+    def slow_echo(instance: Any) -> Any:
+        if instance["id"] % 10 == 0:  # once per chunk
+            with lock:
+                state["in_flight"] += 1
+                state["peak"] = max(state["peak"], state["in_flight"])
+                threads.add(threading.get_ident())
+            time.sleep(0.03 if instance["id"] == 0 else 0.01)  # the first chunk finishes last
+            with lock:
+                state["in_flight"] -= 1
+        return instance["id"] * 2
+
+    fake.predict = slow_echo
+    assert model.run([{"id": i} for i in range(80)]) == [i * 2 for i in range(80)]
+    assert len(fake.of("POST", r":predict$")) == 8
+    assert state["peak"] > 1 and len(threads) > 1
+
+
+def test_a_503_on_one_chunk_is_retried_for_that_chunk_only(
+    fake: FakeVertex, ws: Workspace, clock: FakeClock
+) -> None:
+    model = deployed(fake, ws, clock, max_instances_per_request=10, max_concurrency=4)
+    fake.fail("POST", r":predict$", 503, message="prediction backend unavailable")
+    predictions = model.run([{"id": i} for i in range(50)])
+    assert [p["echo"]["id"] for p in predictions] == list(range(50))
+    calls = fake.of("POST", r":predict$")
+    assert len(calls) == 6
+    firsts = [c.body["instances"][0]["id"] for c in calls]
+    (retried,) = [f for f in set(firsts) if firsts.count(f) == 2]
+    assert sorted(set(firsts)) == [0, 10, 20, 30, 40]
+    assert [c.status for c in calls if c.body["instances"][0]["id"] == retried] == [503, 200]
+    assert len(clock.sleeps) == 1
+
+
+def test_a_chunk_failing_for_good_names_the_chunk(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
+    model = deployed(fake, ws, clock, max_instances_per_request=10, max_concurrency=1)
+    fake.fail("POST", r":predict$", 400, message="instance 3 has no field 'size'")
+    with pytest.raises(PredictionError, match=r"chunk 0 \(instances 0..9 of 20\).*no field 'size'"):
+        model.run([{"id": i} for i in range(20)])
+    assert len(fake.of("POST", r":predict$")) == 1
+
+
+def test_an_instance_too_big_for_one_request(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
+    model = deployed(fake, ws, clock)
+    with pytest.raises(PredictionError, match="instance 0"):
+        model.run([{"text": "x" * (LIMIT + 10)}])
+    assert fake.of("POST", r":predict$") == []
