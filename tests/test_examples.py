@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.contract import JOB_JSON_KEYS
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
@@ -42,17 +44,7 @@ def test_vertex_demo_runs_the_whole_life_cycle_on_the_emulator() -> None:
     assert out["state"] == "SUCCEEDED"
     assert out["files"] == ["job.json"]
     job = out["job"]
-    assert set(job) <= {
-        "format",
-        "adapter",
-        "adapterVersion",
-        "job",
-        "connection",
-        "credentials",
-        "submissionKey",
-        "specHash",
-        "lastStatus",
-    }
+    assert set(job) <= JOB_JSON_KEYS
     assert job["credentials"] == {"kind": "anonymous"}
     # The emulator really fitted the CSV: most rows are predicted right.
     right = sum(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -207,16 +207,31 @@ class VertexAutoMLVideoConfig(_UnstructuredConfig):
     objective: Literal["classification", "action_recognition", "object_tracking"] = "classification"
 
 
-class VertexAutoMLImage(VertexPipelineModel[VertexAutoMLImageConfig]):
-    """AutoML image classification / object detection on Vertex AI."""
+_UnstructuredConfigT = TypeVar("_UnstructuredConfigT", bound=VertexPipelineConfig)
 
-    adapter_name: ClassVar[str] = "vertex-automl-image"
-    config_class: ClassVar[type[VertexAutoMLImageConfig]] = VertexAutoMLImageConfig
-    dataset_metadata_schema: ClassVar[str] = METADATA + "image_1.0.0.yaml"
+
+class _AutoMLUnstructured(VertexPipelineModel[_UnstructuredConfigT]):
+    """What image, text and video share: a definition per objective, and Google-managed serving."""
+
+    family: ClassVar[str]
 
     @property
     def training_task_definition(self) -> str:  # type: ignore[override]
-        return DEFINITION + f"automl_image_{self.require_config().objective}_1.0.0.yaml"
+        objective = self.require_config().objective  # type: ignore[attr-defined]
+        return DEFINITION + f"automl_{self.family}_{objective}_1.0.0.yaml"
+
+    def deploy_resources(self, machine_type: str, min_replicas: int, max_replicas: int) -> dict[str, Any]:
+        # AutoML image, text and video models are served on Google-managed machines.
+        return {"automaticResources": {"minReplicaCount": min_replicas, "maxReplicaCount": max_replicas}}
+
+
+class VertexAutoMLImage(_AutoMLUnstructured[VertexAutoMLImageConfig]):
+    """AutoML image classification / object detection on Vertex AI."""
+
+    adapter_name: ClassVar[str] = "vertex-automl-image"
+    family: ClassVar[str] = "image"
+    config_class: ClassVar[type[VertexAutoMLImageConfig]] = VertexAutoMLImageConfig
+    dataset_metadata_schema: ClassVar[str] = METADATA + "image_1.0.0.yaml"
 
     def import_schema(self) -> str:
         config = self.require_config()
@@ -241,21 +256,14 @@ class VertexAutoMLImage(VertexPipelineModel[VertexAutoMLImageConfig]):
             inputs["budgetMilliNodeHours"] = config.budget_milli_node_hours
         return inputs
 
-    def deploy_resources(self, machine_type: str, min_replicas: int, max_replicas: int) -> dict[str, Any]:
-        # AutoML image models are served on Google-managed machines.
-        return {"automaticResources": {"minReplicaCount": min_replicas, "maxReplicaCount": max_replicas}}
 
-
-class VertexAutoMLText(VertexPipelineModel[VertexAutoMLTextConfig]):
+class VertexAutoMLText(_AutoMLUnstructured[VertexAutoMLTextConfig]):
     """AutoML text classification / extraction / sentiment on Vertex AI."""
 
     adapter_name: ClassVar[str] = "vertex-automl-text"
+    family: ClassVar[str] = "text"
     config_class: ClassVar[type[VertexAutoMLTextConfig]] = VertexAutoMLTextConfig
     dataset_metadata_schema: ClassVar[str] = METADATA + "text_1.0.0.yaml"
-
-    @property
-    def training_task_definition(self) -> str:  # type: ignore[override]
-        return DEFINITION + f"automl_text_{self.require_config().objective}_1.0.0.yaml"
 
     def import_schema(self) -> str:
         config = self.require_config()
@@ -272,26 +280,17 @@ class VertexAutoMLText(VertexPipelineModel[VertexAutoMLTextConfig]):
             return {"sentimentMax": config.sentiment_max}
         return {}
 
-    def deploy_resources(self, machine_type: str, min_replicas: int, max_replicas: int) -> dict[str, Any]:
-        return {"automaticResources": {"minReplicaCount": min_replicas, "maxReplicaCount": max_replicas}}
 
-
-class VertexAutoMLVideo(VertexPipelineModel[VertexAutoMLVideoConfig]):
+class VertexAutoMLVideo(_AutoMLUnstructured[VertexAutoMLVideoConfig]):
     """AutoML video classification / action recognition / object tracking on Vertex AI."""
 
     adapter_name: ClassVar[str] = "vertex-automl-video"
+    family: ClassVar[str] = "video"
     config_class: ClassVar[type[VertexAutoMLVideoConfig]] = VertexAutoMLVideoConfig
     dataset_metadata_schema: ClassVar[str] = METADATA + "video_1.0.0.yaml"
-
-    @property
-    def training_task_definition(self) -> str:  # type: ignore[override]
-        return DEFINITION + f"automl_video_{self.require_config().objective}_1.0.0.yaml"
 
     def import_schema(self) -> str:
         return IOFORMAT + f"video_{self.require_config().objective}_io_format_1.0.0.yaml"
 
     def task_inputs(self, input: TrainPluginInput) -> dict[str, Any]:
         return {"modelType": self.require_config().model_type}
-
-    def deploy_resources(self, machine_type: str, min_replicas: int, max_replicas: int) -> dict[str, Any]:
-        return {"automaticResources": {"minReplicaCount": min_replicas, "maxReplicaCount": max_replicas}}
