@@ -285,6 +285,7 @@ class FakeVertex:
 
 @pytest.fixture(autouse=True)
 def _fresh_limiters() -> Iterator[None]:
+    # Rate limiters are shared per (vendor, project/region) and bound to one clock; each test has its own.
     clear_limiters()
     yield
     clear_limiters()

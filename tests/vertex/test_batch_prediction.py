@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -12,45 +9,35 @@ import responses
 
 from adapters import PluginRequest, TrainPluginInput
 from adapters._clock import FakeClock
-from adapters._external import ExternalJobModel
 from adapters._jobs import JobRecord, JobRef, JobState, JobStatus
-from adapters._poll import clear_limiters
 from adapters.vertex import VertexAutoMLTabular, VertexBatchPrediction, batch_predict
 from checkpoint import Workspace
-from checkpoint._errors import InvalidJobSpec, JobferryError, JobNotFound, SpecError
-from tests.contract import FAST_RETRY, AdapterContract
-from tests.vertex.test_custom_job import (
-    BASE,
+from checkpoint._errors import JobferryError, SpecError
+from tests.contract import FAST_RETRY
+from tests.vertex._jobservice import (
     CONNECTION,
-    CONNECTION_KEYS,
-    JOB_JSON_KEYS,
-    PARENT,
+    STATE_IDS,
     STATES,
     FakeJobService,
+    JobServiceCases,
+    JobServiceContract,
+    assert_404_on_get_is_job_not_found,
+    assert_lost_create_response_is_adopted,
+    assert_reloads_from_checkpoint,
+    assert_state_as_int,
     body_of,
-    google_error,
+    bound,
+    create_refused_with_400,
     url_of,
 )
+from tests.vertex.conftest import BASE, PARENT
 
 MODEL = f"{PARENT}/models/5"
 SUCCESS = {
     "outputInfo": {"gcsOutputDirectory": "gs://b/preds/prediction-x-2025"},
     "completionStats": {"successfulCount": "98", "failedCount": "2", "incompleteCount": "0"},
 }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_limiters() -> Iterator[None]:
-    # Rate limiters are shared per (vendor, project/region) and bound to one clock; each test has its own.
-    clear_limiters()
-    yield
-    clear_limiters()
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
+BATCH = {"model": MODEL, "source": ["gs://b/in/a.jsonl"], "destination": "gs://b/preds"}
 
 
 @pytest.fixture
@@ -58,28 +45,16 @@ def fake(rsps: responses.RequestsMock) -> FakeJobService:
     return FakeJobService(rsps, "batchPredictionJobs", on_success=SUCCESS)
 
 
-@pytest.fixture
-def ws() -> Workspace:
-    return Workspace(f"memory://vertex-batch-{uuid.uuid4().hex}")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 def make_batch(ws: Workspace, clock: FakeClock, pid: str = "scoring", **config: Any) -> VertexBatchPrediction:
     """A bound batch prediction model on the fake clock."""
-    model = VertexBatchPrediction()
-    values = {"model": MODEL, "source": ["gs://b/in/a.jsonl"], "destination": "gs://b/preds", **config}
-    model.receive_config({**CONNECTION, **values})
-    model.clock = clock
-    model.bind(ws, pid)
-    return model
+    return bound(VertexBatchPrediction, ws, clock, pid, {**BATCH, **config})
 
 
-def submit(model: VertexBatchPrediction) -> None:
+def started(ws: Workspace, clock: FakeClock, **config: Any) -> VertexBatchPrediction:
+    """A batch prediction model whose job was submitted (its body does not depend on the train input)."""
+    model = make_batch(ws, clock, **config)
     model.train(PluginRequest[TrainPluginInput](data=TrainPluginInput()))
+    return model
 
 
 # -- the request ---------------------------------------------------------------------------------------------
@@ -88,7 +63,7 @@ def submit(model: VertexBatchPrediction) -> None:
 def test_create_request_with_dedicated_resources(
     rsps: responses.RequestsMock, fake: FakeJobService, ws: Workspace, clock: FakeClock
 ) -> None:
-    model = make_batch(
+    model = started(
         ws,
         clock,
         source=["gs://b/in/a.csv", "gs://b/in/b.csv"],
@@ -104,7 +79,6 @@ def test_create_request_with_dedicated_resources(
         display_name="nightly",
         labels={"team": "ml"},
     )
-    submit(model)
     assert len(rsps.calls) == 1
     request = rsps.calls[0].request
     assert request.method == "POST"
@@ -144,8 +118,7 @@ def test_create_request_with_dedicated_resources(
 def test_bigquery_formats_are_inferred_and_model_id_expanded(
     rsps: responses.RequestsMock, fake: FakeJobService, ws: Workspace, clock: FakeClock
 ) -> None:
-    model = make_batch(ws, clock, model="5", source="bq://p.ds.rows", destination="bq://p.out")
-    submit(model)
+    started(ws, clock, model="5", source="bq://p.ds.rows", destination="bq://p.out")
     body = body_of(rsps.calls[0].request)
     assert body["model"] == MODEL
     assert body["inputConfig"] == {
@@ -159,46 +132,23 @@ def test_bigquery_formats_are_inferred_and_model_id_expanded(
     assert set(body) == {"displayName", "model", "inputConfig", "outputConfig", "labels"}
 
 
-def test_find_job_lists_by_label(fake: FakeJobService, ws: Workspace, clock: FakeClock) -> None:
-    model = make_batch(ws, clock)
-    submit(model)
-    assert model.record is not None and model.record.submission_key
-    assert model.find_job(model.record.submission_key) == model.job
-    assert fake.filters[-1] == f'labels.jobferry-key="{model.record.submission_key}"'
-    assert model.find_job("jfnothere") is None
+class TestBatchPredictionJobService(JobServiceCases):
+    start = staticmethod(started)
 
 
 # -- states and outputs --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("wire", "name", "expected"), STATES, ids=[s[1] for s in STATES])
+@pytest.mark.parametrize(("wire", "name", "expected"), STATES, ids=STATE_IDS)
 def test_every_job_state_as_int(
     fake: FakeJobService, ws: Workspace, clock: FakeClock, wire: int, name: str, expected: JobState
 ) -> None:
-    model = make_batch(ws, clock)
-    submit(model)
-    fake.outcomes[model.job.job_id] = "fixed"
-    fake.only_job()["state"] = wire
-    status = model.refresh()
-    assert status.state is expected
-    assert status.raw_state == (None if wire == 0 else name)
-
-
-@pytest.mark.parametrize(("wire", "name", "expected"), STATES[1:], ids=[s[1] for s in STATES[1:]])
-def test_every_job_state_as_name(
-    fake: FakeJobService, ws: Workspace, clock: FakeClock, wire: int, name: str, expected: JobState
-) -> None:
-    model = make_batch(ws, clock)
-    submit(model)
-    fake.outcomes[model.job.job_id] = "fixed"
-    fake.only_job()["state"] = name
-    assert model.refresh().state is expected
+    assert_state_as_int(fake, started(ws, clock), wire, name, expected)
 
 
 def test_outputs_on_success(fake: FakeJobService, ws: Workspace, clock: FakeClock) -> None:
     fake.next_outcome = "succeed"
-    model = make_batch(ws, clock)
-    submit(model)
+    model = started(ws, clock)
     final = model.wait(timeout=600)
     assert final.state is JobState.SUCCEEDED
     assert final.outputs == {
@@ -208,64 +158,33 @@ def test_outputs_on_success(fake: FakeJobService, ws: Workspace, clock: FakeCloc
 
 
 def test_bigquery_outputs(fake: FakeJobService, ws: Workspace, clock: FakeClock) -> None:
-    model = make_batch(ws, clock, source="bq://p.ds.rows", destination="bq://p")
-    submit(model)
-    fake.outcomes[model.job.job_id] = "fixed"
+    model = started(ws, clock, source="bq://p.ds.rows", destination="bq://p")
     info = {"bigqueryOutputDataset": "bq://p.prediction_x", "bigqueryOutputTable": "predictions"}
-    fake.only_job().update({"state": 4, "outputInfo": info})
+    fake.pin(model, state=4, outputInfo=info)
     assert model.refresh().outputs == info
 
 
 # -- errors and retries --------------------------------------------------------------------------------------
 
 
-def test_503_then_429_with_retry_after_are_retried(
-    fake: FakeJobService, ws: Workspace, clock: FakeClock
-) -> None:
-    model = make_batch(ws, clock)
-    submit(model)
-    fake.faults["get"] += [
-        (503, {}, google_error(503, "UNAVAILABLE", "try later")),
-        (429, {"Retry-After": "7"}, google_error(429, "RESOURCE_EXHAUSTED", "quota")),
-    ]
-    before = fake.calls["get"]
-    assert model.refresh().state is JobState.RUNNING
-    assert fake.calls["get"] - before == 3
-    assert max(clock.sleeps) >= 7
-
-
 def test_400_on_create_is_not_retried(
     rsps: responses.RequestsMock, fake: FakeJobService, ws: Workspace, clock: FakeClock
 ) -> None:
     message = "Model projects/p/locations/us-central1/models/5 does not support csv"
-    fake.faults["create"].append((400, {}, google_error(400, "INVALID_ARGUMENT", message)))
-    model = make_batch(ws, clock, instances_format="csv")
-    with pytest.raises(InvalidJobSpec, match="does not support csv") as info:
-        submit(model)
-    assert (info.value.vendor_message or "").endswith(message)
-    assert len(rsps.calls) == 1 and clock.sleeps == []
+    with create_refused_with_400(rsps, fake, clock, message, "does not support csv"):
+        started(ws, clock, instances_format="csv")
 
 
 def test_404_on_get_is_job_not_found(
     rsps: responses.RequestsMock, fake: FakeJobService, ws: Workspace, clock: FakeClock
 ) -> None:
-    model = make_batch(ws, clock)
-    submit(model)
-    fake.jobs.clear()
-    before = len(rsps.calls)
-    with pytest.raises(JobNotFound):
-        model.refresh()
-    assert len(rsps.calls) - before == 1
+    assert_404_on_get_is_job_not_found(rsps, fake, started(ws, clock))
 
 
 def test_lost_create_response_is_adopted_by_label(
     rsps: responses.RequestsMock, fake: FakeJobService, ws: Workspace, clock: FakeClock
 ) -> None:
-    fake.drop_create_response = True
-    model = make_batch(ws, clock)
-    submit(model)
-    assert len([c for c in rsps.calls if c.request.method == "POST"]) == 1
-    assert len(fake.jobs) == 1 and model.job.job_id == fake.only_job()["name"]
+    model = assert_lost_create_response_is_adopted(rsps, fake, lambda: started(ws, clock))
     assert model.job.resources == {"model": MODEL}  # the adopted reference is as complete as a created one
 
 
@@ -273,23 +192,12 @@ def test_lost_create_response_is_adopted_by_label(
 
 
 def test_reload_from_checkpoint_and_refresh(fake: FakeJobService, ws: Workspace, clock: FakeClock) -> None:
-    model = make_batch(ws, clock)
-    submit(model)
-    fresh = VertexBatchPrediction.load_remote(ws, "scoring", use_cache=False)
-    fresh.clock = clock
-    assert fresh.job == model.job
-    assert fresh.refresh().state is JobState.RUNNING
-    assert fresh.checkpoint is not None
-    record = json.loads((fresh.checkpoint.folder_path_on_disk() / "job.json").read_text())
-    assert set(record) == JOB_JSON_KEYS
-    assert set(record["connection"]) == CONNECTION_KEYS
-    assert record["credentials"] == {"kind": "anonymous"}
+    record = assert_reloads_from_checkpoint(started(ws, clock), ws, "scoring", clock)
     assert record["job"]["resources"] == {"model": MODEL}
 
 
 def test_no_online_predictions(fake: FakeJobService, ws: Workspace, clock: FakeClock) -> None:
-    model = make_batch(ws, clock)
-    submit(model)
+    model = started(ws, clock)
     with pytest.raises(JobferryError, match="predictions are written to its destination"):
         model.run([{"x": 1}])
     with pytest.raises(JobferryError, match="cannot deploy a batch prediction job"):
@@ -323,9 +231,8 @@ def test_no_online_predictions(fake: FakeJobService, ws: Workspace, clock: FakeC
     ],
 )
 def test_config_validation(config: dict[str, Any], message: str) -> None:
-    values = {"model": MODEL, "source": ["gs://b/in/a.jsonl"], "destination": "gs://b/preds", **config}
     with pytest.raises(SpecError, match=message):
-        VertexBatchPrediction().receive_config({**CONNECTION, **values})
+        VertexBatchPrediction().receive_config({**CONNECTION, **BATCH, **config})
 
 
 # -- batch_predict on a trained AutoML model -----------------------------------------------------------------
@@ -333,19 +240,14 @@ def test_config_validation(config: dict[str, Any], message: str) -> None:
 
 def trained_tabular(ws: Workspace, clock: FakeClock) -> VertexAutoMLTabular:
     """A VertexAutoMLTabular whose pipeline succeeded with model 5 (the record built by hand)."""
-    tab = VertexAutoMLTabular()
-    tab.receive_config(
-        {
-            **CONNECTION,
-            "target_column": "y",
-            "dataset": "123",
-            "column_names": ["a", "y"],
-            "labels": {"team": "ml"},
-            "retry": FAST_RETRY.model_dump(),
-        }
-    )
-    tab.clock = clock
-    tab.bind(ws, "tab")
+    config = {
+        "target_column": "y",
+        "dataset": "123",
+        "column_names": ["a", "y"],
+        "labels": {"team": "ml"},
+        "retry": FAST_RETRY.model_dump(),
+    }
+    tab = bound(VertexAutoMLTabular, ws, clock, "tab", config)
     tab.record = JobRecord(
         adapter=tab.adapter_name,
         adapter_version=tab.adapter_version,
@@ -405,37 +307,14 @@ def test_batch_predict_needs_a_trained_model(
 # -- the conformance suite -----------------------------------------------------------------------------------
 
 
-class TestBatchPredictionContract(AdapterContract):
+class TestBatchPredictionContract(JobServiceContract):
     """The shared adapter contract, against the fake JobService."""
 
-    supports_predictions: ClassVar[bool] = False
-    fake: FakeJobService
-    clock: FakeClock
-
-    @pytest.fixture(autouse=True)
-    def _vertex(self) -> Iterator[None]:
-        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-            self.fake = FakeJobService(mock, "batchPredictionJobs", on_success=SUCCESS)
-            self.clock = FakeClock()
-            yield
-
-    def make_model(self, workspace: Workspace, plugin_instance_id: str) -> ExternalJobModel[Any]:
-        model = VertexBatchPrediction()
-        values = {"model": MODEL, "source": ["gs://b/in.jsonl"], "destination": "gs://b/out"}
-        model.receive_config({**CONNECTION, **values, "retry": FAST_RETRY.model_dump()})
-        model.clock = self.clock
-        model.bind(workspace, plugin_instance_id)
-        return model
-
-    def train_input(self, outcome: str) -> TrainPluginInput:
-        # The batch job's body does not depend on the input; the fake takes the outcome from here.
-        self.fake.next_outcome = outcome
-        return TrainPluginInput(training_params={"outcome": outcome})
-
-    def count_jobs(self, model: ExternalJobModel[Any]) -> int:
-        return len(self.fake.jobs)
-
-    def make_unknown_state(self, model: ExternalJobModel[Any]) -> str:
-        self.fake.outcomes[model.job.job_id] = "fixed"
-        self.fake.jobs[model.job.job_id]["state"] = 12
-        return "12"
+    collection = "batchPredictionJobs"
+    on_success = SUCCESS
+    model_class = VertexBatchPrediction
+    base_config: ClassVar[dict[str, Any]] = {
+        "model": MODEL,
+        "source": ["gs://b/in.jsonl"],
+        "destination": "gs://b/out",
+    }
