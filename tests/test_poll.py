@@ -234,7 +234,7 @@ def test_limiter_never_exceeds_per_minute_in_any_window(
 
 def test_acquire_waits_exactly_until_the_oldest_leaves_the_window() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(3, clock=clock)
+    limiter = RateLimiter(3, clock=clock, margin=0)
     assert [limiter.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
     clock.advance(10.0)
     assert limiter.delay_until_available() == pytest.approx(50.0)
@@ -249,7 +249,7 @@ def test_acquire_waits_exactly_until_the_oldest_leaves_the_window() -> None:
 
 def test_acquire_many_at_once() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(4, clock=clock)
+    limiter = RateLimiter(4, clock=clock, margin=0)
     limiter.acquire()
     clock.advance(30.0)
     limiter.acquire()
@@ -267,10 +267,10 @@ def test_burst_spreads_acquisitions() -> None:
 
 def test_fractional_and_sub_one_rates() -> None:
     clock = FakeClock()
-    slow = RateLimiter(0.5, clock=clock)  # one per two minutes
+    slow = RateLimiter(0.5, clock=clock, margin=0)  # one per two minutes
     assert slow.try_acquire()
     assert slow.delay_until_available() == pytest.approx(120.0)
-    fractional = RateLimiter(2.5, clock=clock)  # never more than 2.5 in a minute, so 2
+    fractional = RateLimiter(2.5, clock=clock, margin=0)  # never more than 2.5 in a minute, so 2
     assert fractional.try_acquire() and fractional.try_acquire()
     assert not fractional.try_acquire()
 
@@ -314,3 +314,13 @@ def test_clear_limiters_forgets_keys() -> None:
     old = limiter_for(key, 10, clock)
     clear_limiters()
     assert limiter_for(key, 10, FakeClock()) is not old
+
+
+def test_the_margin_keeps_calls_out_of_the_servers_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, margin=1.5)
+    limiter.acquire()
+    limiter.acquire()
+    assert limiter.acquire() == pytest.approx(61.5)  # the oldest left our window 1.5 s after the server's
+    with pytest.raises(ValueError, match="margin"):
+        RateLimiter(2, margin=-1)

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, field_validator
 
-from checkpoint._errors import JobferryError, OutcomeUnknown, PermanentError, SpecError, TransientError
+from checkpoint._errors import (
+    Conflict,
+    JobferryError,
+    JobTimeout,
+    OutcomeUnknown,
+    PermanentError,
+    SpecError,
+    TransientError,
+)
 
 from .._credentials import CredentialRef
 from .._external import ExternalJobConfig, ExternalJobModel
 from .._jobs import JobErrorInfo, JobRef, JobState, JobStatus, StateTable
-from ._client import VertexClients, to_json_dict, to_message, wire_size
+from ._client import VertexClients, shared_clients, to_json_dict, to_message, wire_size
 from ._errors import CallContext, vertex_errors
 
 T = TypeVar("T")
@@ -77,6 +87,7 @@ class VertexConfig(ExternalJobConfig):
         encryption_key_name: a Cloud KMS key for customer-managed encryption.
         display_name: display name of the created resources (default: the plugin instance or a key).
         call_timeout: seconds one HTTP call may take.
+        operation_timeout: seconds to wait for a long-running operation (deploy, dataset import, ...).
     """
 
     project: str = Field(min_length=1)
@@ -89,6 +100,7 @@ class VertexConfig(ExternalJobConfig):
     encryption_key_name: str | None = None
     display_name: str | None = None
     call_timeout: float = Field(default=60.0, gt=0)
+    operation_timeout: float = Field(default=7200.0, gt=0)
 
     @field_validator("labels")
     @classmethod
@@ -119,7 +131,7 @@ class VertexModel(ExternalJobModel[ConfigT]):
 
     def connect(self) -> VertexClients:
         config = self.require_config()
-        return VertexClients(
+        return shared_clients(
             config.project, config.location, config.credentials, config.api_endpoint, config.transport
         )
 
@@ -179,8 +191,13 @@ class VertexModel(ExternalJobModel[ConfigT]):
         while not self._call(
             lambda: self.guard(f"{what} (operation)", lambda: operation.done(retry=no_retry)), what
         ):
-            interval = schedule.next_interval(state="RUNNING", elapsed=self.clock.now() - started)
-            self.clock.sleep(interval)
+            elapsed = self.clock.now() - started
+            if elapsed > config.operation_timeout:
+                raise JobTimeout(
+                    f"{what}: operation {operation.operation.name} not done after {elapsed:.0f} s "
+                    f"(operation_timeout={config.operation_timeout:g}); it goes on at Vertex AI"
+                )
+            self.clock.sleep(schedule.next_interval(state="RUNNING", elapsed=elapsed))
         return self.guard(what, lambda: operation.result(timeout=config.call_timeout))
 
     def create_once(self, what: str, find: Callable[[], Any], create: Callable[[], Any]) -> tuple[Any, bool]:
@@ -272,23 +289,60 @@ class VertexModel(ExternalJobModel[ConfigT]):
             if deployed.model == model:
                 self._remember(model=model, endpoint=endpoint_name, deployed_model_id=deployed.id)
                 return endpoint_name
+        key = (self.record.submission_key if self.record else None) or model
+        deployed_id = deployed_model_id_for(key, model, endpoint_name)
         body = {
+            # Our own deterministic ID makes deploying idempotent: a retry after a lost response is refused
+            # with ALREADY_EXISTS instead of deploying (and billing) a second copy.
+            "id": deployed_id,
             "model": model,
-            "displayName": self.display_name(self.record.submission_key or "") if self.record else "jobferry",
+            "displayName": self.display_name(key),
             **self.deploy_resources(machine_type, min_replica_count, max_replica_count),
         }
-        v1 = self.vertex.v1
         request = to_message(
-            v1.DeployModelRequest,
+            self.vertex.v1.DeployModelRequest,
             {"endpoint": endpoint_name, "deployedModel": body, "trafficSplit": {"0": traffic_percentage}},
         )
-        operation = self._call(
-            lambda: self.guard("deploy model", lambda: self.vertex.endpoints.deploy_model(request=request)),
-            "deploy model",
-        )
-        response = self.wait_operation(operation, "deploy model")
-        self._remember(model=model, endpoint=endpoint_name, deployed_model_id=str(response.deployed_model.id))
+
+        def attempt() -> Any:
+            try:
+                return self.guard(
+                    "deploy model", lambda: self.vertex.endpoints.deploy_model(request=request), create=True
+                )
+            except OutcomeUnknown as exc:
+                raise TransientError(str(exc), vendor=exc.vendor) from exc  # retried; the ID guards it
+            except Conflict:
+                return None  # our ID is taken: an earlier attempt's deployment exists or is under way
+
+        operation = self._call(attempt, "deploy model")
+        if operation is not None:
+            response = self.wait_operation(operation, "deploy model")
+            deployed_id = str(response.deployed_model.id or deployed_id)
+        else:
+            self._await_deployed(endpoint_name, deployed_id)
+        self._remember(model=model, endpoint=endpoint_name, deployed_model_id=deployed_id)
         return endpoint_name
+
+    def _await_deployed(self, endpoint_name: str, deployed_id: str) -> None:
+        """Poll the endpoint until the deployment an earlier attempt started is there."""
+        config = self.require_config()
+        schedule = config.poll.schedule()
+        started = self.clock.now()
+        while True:
+            current = self._call(
+                lambda: self.guard(
+                    "get endpoint", lambda: self.vertex.endpoints.get_endpoint(name=endpoint_name)
+                ),
+                "get endpoint",
+            )
+            if any(d.id == deployed_id for d in current.deployed_models):
+                return
+            if self.clock.now() - started > config.operation_timeout:
+                raise JobTimeout(
+                    f"deployed model {deployed_id} on {endpoint_name} is still not there after "
+                    f"{self.clock.now() - started:.0f} s (operation_timeout={config.operation_timeout:g})"
+                )
+            self.clock.sleep(schedule.next_interval(state="DEPLOYING", elapsed=self.clock.now() - started))
 
     def deploy_resources(self, machine_type: str, min_replicas: int, max_replicas: int) -> dict[str, Any]:
         """How the model is served (dedicated machines; AutoML image/video models override)."""
@@ -361,15 +415,20 @@ class VertexModel(ExternalJobModel[ConfigT]):
         body: dict[str, Any] = {"instances": instances}
         if parameters is not None:
             body["parameters"] = parameters
-        request = to_message(self.vertex.v1.PredictRequest, body)
-        # The REST transport sends indented, ASCII-escaped JSON: bigger than the compact JSON the chunks
-        # were planned on. Measure what goes on the wire and halve the chunk until it fits.
-        limit = self.require_config().max_request_bytes
-        size = wire_size(request)
+        config = self.require_config()
+        endpoint = ref.resources["endpoint"]
+        if config.transport == "rest":
+            # Compact JSON, exactly what the chunks were planned on, posted as is (see rest_predict).
+            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            size = len(data)
+        else:
+            request = to_message(self.vertex.v1.PredictRequest, body)
+            size = wire_size(request)
+        limit = config.max_request_bytes
         if size > limit:
             if len(instances) == 1:
                 raise PermanentError(
-                    f"one instance takes {size} bytes as Vertex AI's REST request, more than "
+                    f"one instance takes {size} bytes as a Vertex AI request, more than "
                     f"max_request_bytes={limit}",
                     vendor="vertex",
                 )
@@ -377,15 +436,24 @@ class VertexModel(ExternalJobModel[ConfigT]):
             return self.predict_chunk(ref, instances[:half], parameters) + self.predict_chunk(
                 ref, instances[half:], parameters
             )
-        request.endpoint = ref.resources["endpoint"]
+        if config.transport == "rest":
+            reply = self.guard(
+                "predict", lambda: self.vertex.rest_predict(endpoint, data, config.call_timeout)
+            )
+            rest_predictions: list[Any] = reply.get("predictions", [])
+            return rest_predictions
+        request.endpoint = endpoint
         response = self.guard(
-            "predict",
-            lambda: self.vertex.predictions.predict(
-                request=request, timeout=self.require_config().call_timeout
-            ),
+            "predict", lambda: self.vertex.predictions.predict(request=request, timeout=config.call_timeout)
         )
         predictions: list[Any] = to_json_dict(response).get("predictions", [])
         return predictions
+
+
+def deployed_model_id_for(*parts: str) -> str:
+    """A DeployedModel ID (Vertex allows 1-10 digits) derived from what is deployed where."""
+    digest = int(hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:15], 16)
+    return str(1_000_000_000 + digest % 9_000_000_000)
 
 
 def status_from(resource: dict[str, Any], table: StateTable, outputs: dict[str, Any]) -> JobStatus:

@@ -228,7 +228,9 @@ class FakeVertex:
             items[name]["dataItemCount"] = "3"
             return 200, self._new_operation(name, {"@type": TYPE + "ImportDataResponse"})
         if method == "POST" and verb == "deployModel":
-            deployed = {**body["deployedModel"], "id": self.new_id()}
+            deployed = {"id": self.new_id(), **body["deployedModel"]}  # a client-chosen ID wins, as on Vertex
+            if any(d["id"] == deployed["id"] for d in items[name].get("deployedModels", [])):
+                return 409, _error(409, f"DeployedModel {deployed['id']} already exists")
             items[name].setdefault("deployedModels", []).append(deployed)
             return 200, self._new_operation(
                 name, {"@type": TYPE + "DeployModelResponse", "deployedModel": deployed}

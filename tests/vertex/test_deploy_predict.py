@@ -10,6 +10,7 @@ import pytest
 
 from adapters._clock import FakeClock
 from adapters.vertex import VertexModel
+from adapters.vertex._base import deployed_model_id_for
 from checkpoint import Workspace
 from checkpoint._errors import JobferryError, PredictionError
 from tests.vertex.conftest import ALT, FAMILIES, PARENT, TYPE, FakeVertex, Family, labels_of, make, train
@@ -72,11 +73,17 @@ def test_deploy_creates_the_endpoint_then_deploys_then_predicts(
     assert failed_poll.status == 503 and len(clock.sleeps) == 1
     deploy = fake.calls[5]
     assert deploy.query == {"$alt": ALT}
+    deployed_id = deployed_model_id_for(key, f"{PARENT}/models/555", endpoint)
     assert deploy.body == {
-        "deployedModel": {"model": f"{PARENT}/models/555", "displayName": "inst", **resources_for(family)},
+        "deployedModel": {
+            "id": deployed_id,
+            "model": f"{PARENT}/models/555",
+            "displayName": "inst",
+            **resources_for(family),
+        },
         "trafficSplit": {"0": 100},
     }
-    deployed_id = fake.endpoints[endpoint]["deployedModels"][0]["id"]
+    assert fake.endpoints[endpoint]["deployedModels"][0]["id"] == deployed_id
     assert model.job.resources == {
         "dataset": f"{PARENT}/datasets/123",
         "model": f"{PARENT}/models/555",
@@ -121,6 +128,22 @@ def test_endpoint_create_503_after_effect_is_not_duplicated(
         "GET /endpoints",
         f"GET /endpoints/{endpoint_id}",
     ]
+
+
+@pytest.mark.parametrize("status", [None, 503])
+def test_a_lost_deploy_response_deploys_once(
+    fake: FakeVertex, ws: Workspace, clock: FakeClock, status: int | None
+) -> None:
+    model = succeeded(TABULAR, fake, ws, clock)
+    mine = f"{PARENT}/endpoints/4"
+    fake.endpoints[mine] = {"name": mine}
+    fake.drop_after_effect("POST", r":deployModel$", status=status)
+    assert model.deploy(endpoint=mine) == mine
+    deployed = fake.endpoints[mine]["deployedModels"]
+    assert len(deployed) == 1  # the retry was refused with 409: no second, billed copy
+    deploys = fake.of("POST", r":deployModel$")
+    assert len(deploys) == 2 and deploys[0].body == deploys[1].body
+    assert model.job.resources["deployed_model_id"] == deployed[0]["id"]
 
 
 def test_an_explicit_endpoint_is_used_as_is(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
