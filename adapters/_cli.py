@@ -1,18 +1,31 @@
-"""The ``jobferry`` command-line tool: submit, watch, cancel and predict with external training jobs.
+"""The ``jobferry`` command-line tool: submit, watch, cancel, deploy and predict with external training jobs.
 
 ::
 
-    jobferry train SPEC [--wait] [--new] [--timeout S] [--json]
+    jobferry train SPEC [--wait] [--new] [--timeout S] [--poll-interval S] [--json]
     jobferry status [INSTANCE] [--json]
-    jobferry wait INSTANCE [--timeout S] [--json]
+    jobferry wait INSTANCE [--timeout S] [--poll-interval S] [--json]
     jobferry cancel INSTANCE [--json]
+    jobferry deploy INSTANCE [--endpoint NAME] [--machine-type T] [--min-replicas N] [--max-replicas N]
+                    [--traffic PCT] [--poll-interval S] [--json]
+    jobferry undeploy INSTANCE [--poll-interval S] [--json]
     jobferry predict INSTANCE [--input FILE|-] [--format jsonl|csv] [--parameters JSON]
     jobferry checkpoints list [INSTANCE] | show INSTANCE [HANDLE] | delete INSTANCE HANDLE [--yes]
     jobferry adapters [--json]
     jobferry emulator [--port N] [--speedup X] [--bucket-map BUCKET=DIR]
 
 Every command that reads a workspace takes ``--workspace`` (default: the spec's ``workspace`` for
-``train``, else ``$JOBFERRY_WORKSPACE``, else a folder in the user data directory).
+``train``, else ``$JOBFERRY_WORKSPACE``, else a folder in the user data directory); every command on
+one job takes ``--handle H`` (default: ``default``).
+
+``deploy`` serves a trained job's model online (adapters that support it, e.g. Vertex AI) and records
+the endpoint and deployed model ID in ``job.json``, so that ``predict`` can use them; options not given
+keep the adapter's defaults (``--max-replicas`` defaults to ``--min-replicas``). ``undeploy`` removes the
+model from its endpoint (the endpoint is kept).
+
+Polling: commands that wait (``train --wait``, ``wait``, ``deploy``, ``undeploy``) poll with the job's
+adaptive policy -- for a job loaded from its checkpoint, usually the adapter's default, whose first
+interval is 5 s. ``--poll-interval S`` polls every S seconds instead (no growth, no jitter).
 
 Output: human text on stdout; with ``--json`` one JSON object (camelCase keys, like ``job.json``), or for
 ``train --wait --json`` / ``wait --json`` a JSONL stream of events (``submitted``, ``status``, ``final``,
@@ -25,7 +38,8 @@ Exit codes:
     1  the job ended FAILED, CANCELLED or EXPIRED (``wait``, ``train --wait``); or any other jobferry
        error (the vendor refused a call, a workspace cannot be read, a prediction failed, ...)
     2  bad usage: unknown option, invalid spec, invalid name, unknown plugin instance or handle, a
-       checkpoint that is not a job's, unreadable prediction input, deletion refused without --yes
+       checkpoint that is not a job's, an adapter with no online deployment, unreadable prediction
+       input, deletion refused without --yes
     3  timed out waiting (``--timeout``); the job itself goes on
     130 interrupted (Ctrl-C); the job itself goes on
 """
@@ -60,6 +74,7 @@ from checkpoint._errors import (
 from ._external import ExternalJobModel
 from ._jobs import JobRecord, JobState, JobStatus
 from ._loading import NotAJobCheckpoint, bundle_files, job_record_json, load_job, read_job_record
+from ._poll import PollPolicy
 from ._registry import get_adapter, list_adapters
 from ._spec import load_spec
 
@@ -77,9 +92,15 @@ EPILOG = """\
 exit codes:
   0    success (status: the status could be reported, whatever it is)
   1    the job ended FAILED, CANCELLED or EXPIRED (wait, train --wait), or another jobferry error
-  2    bad usage: options, spec, names, unknown instance or handle, unreadable input, delete refused
+  2    bad usage: options, spec, names, unknown instance or handle, unreadable input, delete refused,
+       deploy/undeploy with an adapter that has no online deployment
   3    timed out waiting (--timeout); the job itself goes on
   130  interrupted (Ctrl-C); the job itself goes on
+
+polling:
+  commands that wait (train --wait, wait, deploy, undeploy) poll adaptively; a job loaded from its
+  checkpoint usually polls with the adapter's default policy (first interval 5 s). --poll-interval S
+  polls every S seconds instead.
 
 environment:
   JOBFERRY_WORKSPACE  the default workspace (a folder or a URL such as gs://bucket/path)
@@ -295,6 +316,22 @@ def _workspace(args: argparse.Namespace) -> Workspace:
     return Workspace.coerce(args.workspace)
 
 
+def fixed_poll_policy(seconds: float) -> PollPolicy:
+    """A poll policy that waits exactly ``seconds`` between polls (no growth, no jitter)."""
+    return PollPolicy(initial=seconds, maximum=seconds, floor_cap=seconds, multiplier=1, jitter=0)
+
+
+def _apply_poll_interval(model: ExternalJobModel[Any], seconds: float | None) -> None:
+    """Make ``model`` poll every ``seconds`` (``--poll-interval``); ``None`` keeps its own policy.
+
+    Only this process's copy of the config changes: ``job.json`` is not rewritten for it.
+    """
+    if seconds is None:
+        return
+    config = model.require_config()
+    model.config = config.model_copy(update={"poll": fixed_poll_policy(seconds)})
+
+
 def cmd_train(args: argparse.Namespace, out: Output) -> int:
     """Submit (or adopt) the job a spec describes; optionally wait for it."""
     spec = load_spec(args.spec)
@@ -326,6 +363,8 @@ def cmd_train(args: argparse.Namespace, out: Output) -> int:
             out.line(f"status:     {out.state(last)}")
     if not args.wait:
         return EXIT_OK
+    # After train(): the record's connection (which some adapters persist the poll policy in) is written.
+    _apply_poll_interval(model, args.poll_interval)
     timeout: float | None = args.timeout
     return _wait(model, timeout, out)
 
@@ -397,6 +436,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
 def cmd_wait(args: argparse.Namespace, out: Output) -> int:
     """Wait for a job to end."""
     model = load_job(_workspace(args), args.instance, args.handle)
+    _apply_poll_interval(model, args.poll_interval)
     return _wait(model, args.timeout, out)
 
 
@@ -408,6 +448,76 @@ def cmd_cancel(args: argparse.Namespace, out: Output) -> int:
         out.emit({"pluginInstance": args.instance, "jobId": model.job.job_id, "status": _status_json(status)})
     else:
         out.line(f"cancel requested for job {model.job.job_id}: {out.state(status)}")
+    return EXIT_OK
+
+
+def _load_deployable(args: argparse.Namespace, method: str) -> ExternalJobModel[Any]:
+    """Load the job, check that its adapter has ``method`` (deploy / undeploy), apply --poll-interval."""
+    model = load_job(_workspace(args), args.instance, args.handle)
+    if not callable(getattr(model, method, None)):
+        adapter = model.record.adapter if model.record is not None else model.adapter_name
+        raise UsageError(
+            f"adapter {adapter} has no online deployment: cannot {method} {args.instance} "
+            f"(its job is {model.job.job_id}; predict may still work)"
+        )
+    _apply_poll_interval(model, args.poll_interval)
+    return model
+
+
+def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
+    """Deploy a trained job's model to an endpoint for online predictions."""
+    options: dict[str, Any] = {}
+    if args.endpoint is not None:
+        options["endpoint"] = args.endpoint
+    if args.machine_type is not None:
+        options["machine_type"] = args.machine_type
+    if args.min_replicas is not None:
+        options["min_replica_count"] = args.min_replicas
+    max_replicas = args.max_replicas if args.max_replicas is not None else args.min_replicas
+    if max_replicas is not None:
+        options["max_replica_count"] = max_replicas
+    if args.min_replicas is not None and max_replicas is not None and args.min_replicas > max_replicas:
+        raise UsageError(
+            f"--min-replicas ({args.min_replicas}) must not exceed --max-replicas ({max_replicas})"
+        )
+    if args.traffic is not None:
+        options["traffic_percentage"] = args.traffic
+    model = _load_deployable(args, "deploy")
+    endpoint = str(model.deploy(**options))  # type: ignore[attr-defined]
+    resources = model.job.resources
+    deployed = resources.get("deployed_model_id")
+    trained = resources.get("model")
+    if out.json_mode:
+        out.emit(
+            {"pluginInstance": args.instance, "endpoint": endpoint, "deployedModelId": deployed, "model": trained}
+        )
+    else:
+        if trained:
+            out.line(f"model:             {trained}")
+        out.line(f"endpoint:          {endpoint}")
+        out.line(f"deployed model ID: {deployed or '-'}")
+    return EXIT_OK
+
+
+def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
+    """Undeploy a job's model from its endpoint (the endpoint itself is kept)."""
+    model = _load_deployable(args, "undeploy")
+    before = dict(model.job.resources)
+    model.undeploy()  # type: ignore[attr-defined]
+    endpoint = before.get("endpoint")
+    deployed = before.get("deployed_model_id")
+    if out.json_mode:
+        out.emit(
+            {
+                "pluginInstance": args.instance,
+                "endpoint": endpoint,
+                "deployedModelId": deployed,
+                "model": before.get("model"),
+                "undeployed": True,
+            }
+        )
+    else:
+        out.line(f"undeployed model {deployed or '-'} from endpoint {endpoint or '-'} (the endpoint is kept)")
     return EXIT_OK
 
 
@@ -641,6 +751,26 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _percentage(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole percentage, got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage in 0..100, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``jobferry``."""
     from . import __version__
@@ -648,7 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="jobferry",
-        description="Train models on external services: submit, watch, cancel and predict with jobs.",
+        description="Train models on external services: submit, watch, cancel, deploy and predict with jobs.",
         epilog=EPILOG,
         formatter_class=formatter,
     )
@@ -683,6 +813,14 @@ def build_parser() -> argparse.ArgumentParser:
     timeout.add_argument(
         "--timeout", type=_positive_seconds, metavar="S", help="give up waiting after S seconds (exit 3)"
     )
+    poll = argparse.ArgumentParser(add_help=False)
+    poll.add_argument(
+        "--poll-interval",
+        type=_positive_seconds,
+        metavar="S",
+        help="poll every S seconds instead of the adaptive policy (a job loaded from its checkpoint "
+        "otherwise starts at the adapter's default, usually 5 s)",
+    )
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -708,7 +846,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         cmd_train,
         "submit the job a TOML spec describes (adopting a running one)",
-        [from_spec, as_json, timeout],
+        [from_spec, as_json, timeout, poll],
     )
     p.add_argument("spec", metavar="SPEC", help="the job spec (TOML)")
     p.add_argument("--wait", action="store_true", help="show progress until the job ends")
@@ -722,10 +860,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("instance", nargs="?", metavar="INSTANCE", help="plugin instance (omit to list all)")
 
-    p = add("wait", cmd_wait, "wait for a job to end", [common, as_json, handle, timeout])
+    p = add("wait", cmd_wait, "wait for a job to end", [common, as_json, handle, timeout, poll])
     p.add_argument("instance", metavar="INSTANCE")
 
     p = add("cancel", cmd_cancel, "ask the vendor to cancel a job", [common, as_json, handle])
+    p.add_argument("instance", metavar="INSTANCE")
+
+    p = add(
+        "deploy",
+        cmd_deploy,
+        "deploy a trained job's model to an endpoint for online predictions (adapters that can)",
+        [common, as_json, handle, poll],
+    )
+    p.add_argument("instance", metavar="INSTANCE")
+    p.add_argument(
+        "--endpoint", metavar="NAME", help="endpoint resource name (default: the job's own, created once)"
+    )
+    p.add_argument("--machine-type", metavar="T", help="serving machine type (default: the adapter's)")
+    p.add_argument("--min-replicas", type=_positive_int, metavar="N", help="minimum replicas (default 1)")
+    p.add_argument(
+        "--max-replicas", type=_positive_int, metavar="N", help="maximum replicas (default: --min-replicas)"
+    )
+    p.add_argument(
+        "--traffic",
+        type=_percentage,
+        metavar="PCT",
+        help="percentage of the endpoint's traffic (default 100)",
+    )
+
+    p = add(
+        "undeploy",
+        cmd_undeploy,
+        "undeploy a job's model from its endpoint (the endpoint is kept)",
+        [common, as_json, handle, poll],
+    )
     p.add_argument("instance", metavar="INSTANCE")
 
     p = add(

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ import pytest
 
 from adapters import _cli
 from adapters._cli import main
+from adapters._loading import read_job_record
+from adapters._poll import PollPolicy
 from adapters._registry import get_adapter, register_adapter
 from checkpoint import ModelCheckpoint, Workspace
-from tests.cli_fake_adapter import ADAPTER_NAME, TARGET, FakeVendor
+from tests.cli_fake_adapter import ADAPTER_NAME, TARGET, FakeCliModel, FakeVendor
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[")
@@ -48,8 +51,11 @@ class Cli:
         outcome: str = "succeed",
         epochs: int = 3,
         chunk: int = 100,
+        poll: float | None = None,
     ) -> Path:
-        path = self.tmp_path / f"{name}-{finish_after}-{outcome}-{epochs}.toml"
+        """A spec of the fake adapter; ``poll`` makes it poll every ``poll`` seconds (default: 0.01-0.05)."""
+        path = self.tmp_path / f"{name}-{finish_after}-{outcome}-{epochs}-{poll}.toml"
+        initial, maximum = (poll, poll) if poll is not None else (0.01, 0.05)
         path.write_text(
             textwrap.dedent(
                 f"""
@@ -63,9 +69,9 @@ class Cli:
                 max_instances_per_request = {chunk}
                 max_concurrency = 4
                 [config.poll]
-                initial = 0.01
-                maximum = 0.05
-                floor_cap = 0.05
+                initial = {initial}
+                maximum = {maximum}
+                floor_cap = {maximum}
                 [input]
                 training_data_url = "examples/data/fruit.csv"
                 training_params = {{ epochs = {epochs} }}
@@ -326,6 +332,203 @@ def test_unknown_adapter_in_a_checkpoint_lists_the_known_ones(cli: Cli) -> None:
     assert "fake-cli" in err and "local" in err
 
 
+# -- deploy, undeploy ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["deploy", "undeploy"])
+def test_deploy_with_an_adapter_without_deployment_exits_2(cli: Cli, command: str) -> None:
+    job_id = cli.train(finish_after=1)
+    code, out, err = cli(command, "fruit-fake", "-w", str(cli.ws))
+    assert code == 2
+    assert out == ""
+    assert err.startswith("error: adapter fake-cli has no online deployment")
+    assert "Traceback" not in err
+    assert cli.describes(job_id) == 0  # refused before any vendor call
+    code, out, err = cli(command, "fruit-fake", "-w", str(cli.ws), "--json")
+    assert code == 2
+    event = json.loads(out)
+    assert event["event"] == "error" and event["exitCode"] == 2
+    assert "has no online deployment" in event["message"]
+
+
+class _Deployments:
+    """A deploy / undeploy for the fake adapter, patched onto it: records calls and the poll policy."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], PollPolicy]] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        calls = self.calls
+
+        def deploy(model: FakeCliModel, **options: Any) -> str:
+            calls.append(("deploy", options, model.require_config().poll))
+            endpoint = options.get("endpoint") or "endpoints/e1"
+            _set_resources(model, {"model": "models/m1", "endpoint": endpoint, "deployed_model_id": "d1"})
+            return str(endpoint)
+
+        def undeploy(model: FakeCliModel) -> None:
+            calls.append(("undeploy", {}, model.require_config().poll))
+            _set_resources(model, {"model": "models/m1", "endpoint": model.job.resources["endpoint"]})
+
+        monkeypatch.setattr(FakeCliModel, "deploy", deploy, raising=False)
+        monkeypatch.setattr(FakeCliModel, "undeploy", undeploy, raising=False)
+
+
+def _set_resources(model: FakeCliModel, resources: dict[str, str]) -> None:
+    assert model.record is not None and model.record.job is not None
+    job = model.record.job.model_copy(update={"resources": resources})
+    model.record = model.record.model_copy(update={"job": job})
+    model._persist()
+
+
+@pytest.fixture
+def deployments(monkeypatch: pytest.MonkeyPatch) -> _Deployments:
+    patched = _Deployments()
+    patched.install(monkeypatch)
+    return patched
+
+
+def test_deploy_and_undeploy(cli: Cli, deployments: _Deployments) -> None:
+    cli.train(finish_after=1)
+    code, out, err = cli("deploy", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0, err
+    assert out.splitlines() == [
+        "model:             models/m1",
+        "endpoint:          endpoints/e1",
+        "deployed model ID: d1",
+    ]
+    # Options not given are not passed: the adapter's own defaults apply. Without --poll-interval, the
+    # job's own policy (from job.json) is kept.
+    name, options, poll = deployments.calls[-1]
+    assert (name, options) == ("deploy", {})
+    assert poll.initial == 0.01 and poll.maximum == 0.05
+    assert read_job_record(cli.ws, "fruit-fake").job.resources["deployed_model_id"] == "d1"  # type: ignore[union-attr]
+
+    code, data = cli.json(
+        "deploy",
+        "fruit-fake",
+        "-w",
+        str(cli.ws),
+        "--endpoint",
+        "endpoints/mine",
+        "--machine-type",
+        "n1-highmem-2",
+        "--min-replicas",
+        "2",
+        "--traffic",
+        "50",
+        "--poll-interval",
+        "0.25",
+    )
+    assert code == 0
+    assert data == {
+        "pluginInstance": "fruit-fake",
+        "endpoint": "endpoints/mine",
+        "deployedModelId": "d1",
+        "model": "models/m1",
+    }
+    name, options, poll = deployments.calls[-1]
+    assert options == {
+        "endpoint": "endpoints/mine",
+        "machine_type": "n1-highmem-2",
+        "min_replica_count": 2,
+        "max_replica_count": 2,  # defaults to --min-replicas
+        "traffic_percentage": 50,
+    }
+    assert poll == PollPolicy(initial=0.25, maximum=0.25, floor_cap=0.25, multiplier=1, jitter=0)
+    # --poll-interval changes this process's config only, not what job.json keeps.
+    connection = read_job_record(cli.ws, "fruit-fake").connection
+    assert connection["poll"]["initial"] == 0.01
+
+    code, data = cli.json("undeploy", "fruit-fake", "-w", str(cli.ws), "--poll-interval", "1")
+    assert code == 0
+    assert data == {
+        "pluginInstance": "fruit-fake",
+        "endpoint": "endpoints/mine",
+        "deployedModelId": "d1",
+        "model": "models/m1",
+        "undeployed": True,
+    }
+    assert deployments.calls[-1][0] == "undeploy" and deployments.calls[-1][2].maximum == 1
+    record = read_job_record(cli.ws, "fruit-fake")
+    assert record.job is not None and "deployed_model_id" not in record.job.resources
+    code, out, err = cli("undeploy", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0, err
+    assert out == "undeployed model - from endpoint endpoints/mine (the endpoint is kept)\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--min-replicas", "0"], "expected a positive whole number"),
+        (["--max-replicas", "x"], "expected a whole number"),
+        (["--traffic", "101"], "expected a percentage in 0..100"),
+        (["--min-replicas", "3", "--max-replicas", "2"], "must not exceed --max-replicas (2)"),
+    ],
+)
+def test_deploy_bad_options_exit_2(
+    cli: Cli, deployments: _Deployments, args: list[str], message: str
+) -> None:
+    cli.train(finish_after=1)
+    code, _out, err = cli("deploy", "fruit-fake", "-w", str(cli.ws), *args)
+    assert code == 2
+    assert message in err
+    assert deployments.calls == []
+
+
+# -- --poll-interval -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["train SPEC --wait", "wait x", "deploy x", "undeploy x"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+def test_poll_interval_must_be_positive_seconds(cli: Cli, command: str, value: str) -> None:
+    args = [str(cli.spec()) if word == "SPEC" else word for word in command.split()]
+    code, _out, err = cli(*args, "--poll-interval", value)
+    assert code == 2
+    assert "usage:" in err and "--poll-interval" in err
+    assert "expected" in err and "seconds" in err
+    assert not Workspace(cli.ws).list_plugin_instances()  # nothing was submitted
+
+
+def test_poll_interval_is_only_for_commands_that_wait(cli: Cli) -> None:
+    for args in (["status", "x"], ["cancel", "x"], ["predict", "x"]):
+        code, _out, err = cli(*args, "--poll-interval", "1")
+        assert code == 2 and "unrecognized arguments: --poll-interval" in err
+
+
+def test_wait_poll_interval_replaces_the_jobs_policy(cli: Cli) -> None:
+    # The job polls every 30 s by its own policy (kept in job.json): 3 polls would take a minute.
+    job_id = cli.train(finish_after=3, poll=30)
+    started = time.monotonic()
+    code, out, err = cli("wait", "fruit-fake", "-w", str(cli.ws), "--poll-interval", "0.2")
+    elapsed = time.monotonic() - started
+    assert code == 0, err
+    assert out.splitlines()[-2] == "job fake-0001 SUCCEEDED 100%"
+    assert cli.describes(job_id) == 3
+    assert 0.4 <= elapsed < 10, elapsed  # two sleeps of exactly 0.2 s (no jitter, no growth)
+    assert read_job_record(cli.ws, "fruit-fake").connection["poll"]["initial"] == 30
+
+
+def test_wait_poll_interval_sets_the_number_of_polls(cli: Cli) -> None:
+    job_id = cli.train(finish_after=0, poll=30)  # never ends
+    code, _out, err = cli("wait", "fruit-fake", "-w", str(cli.ws), "--timeout", "1", "--poll-interval", "0.1")
+    assert code == 3, err
+    # One poll at once, then one every 0.1 s until the deadline; the job's own policy would poll twice.
+    assert 6 <= cli.describes(job_id) <= 12
+
+
+def test_train_wait_poll_interval(cli: Cli) -> None:
+    started = time.monotonic()
+    code, events = cli.jsonl(
+        "train", str(cli.spec(finish_after=3, poll=30)), "--wait", "--poll-interval", "0.01"
+    )
+    assert code == 0
+    assert events[-1]["state"] == "SUCCEEDED"
+    assert time.monotonic() - started < 10
+    # The policy the spec gave is what job.json keeps: --poll-interval is for this wait only.
+    assert read_job_record(cli.ws, "fruit-fake").connection["poll"]["initial"] == 30
+
+
 # -- predict ---------------------------------------------------------------------------------------
 
 
@@ -514,7 +717,15 @@ def test_help_and_version_exit_0(cli: Cli) -> None:
     code, out, _err = cli("--version")
     assert code == 0 and out.startswith("jobferry ")
     code, out, _err = cli("train", "--help")
-    assert code == 0 and "--wait" in out and "--workspace" in out
+    assert code == 0 and "--wait" in out and "--workspace" in out and "--poll-interval" in out
+    code, out, _err = cli("deploy", "--help")
+    assert code == 0
+    for option in ("--endpoint", "--machine-type", "--min-replicas", "--max-replicas", "--traffic"):
+        assert option in out
+    assert "--poll-interval" in out and "--handle" in out and "--json" in out
+    code, out, _err = cli("--help")
+    assert "deploy" in out and "undeploy" in out and "--poll-interval" in out
+    assert "--poll-interval" in (_cli.__doc__ or "") and "jobferry deploy INSTANCE" in (_cli.__doc__ or "")
 
 
 def test_plain_output_has_no_ansi_escapes(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
