@@ -489,7 +489,12 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
     trained = resources.get("model")
     if out.json_mode:
         out.emit(
-            {"pluginInstance": args.instance, "endpoint": endpoint, "deployedModelId": deployed, "model": trained}
+            {
+                "pluginInstance": args.instance,
+                "endpoint": endpoint,
+                "deployedModelId": deployed,
+                "model": trained,
+            }
         )
     else:
         if trained:

@@ -116,6 +116,27 @@ def test_endpoint_deploy_predict_undeploy_polls_the_ui_route() -> None:
         assert not clients.endpoint.get_endpoint(name=endpoint.name).deployed_models
 
 
+def test_a_client_chosen_deployed_model_id_is_refused_when_taken(clock: FakeClock) -> None:
+    with VertexEmulator(clock=clock, speedup=10_000, lro_seconds={"DeployModel": 100.0}) as emu:
+        clients = make_clients(emu.url)
+        dataset_id = create_dataset(clients)
+        pipeline = clients.pipeline.create_training_pipeline(
+            parent=PARENT, training_pipeline=pipeline_body(dataset_id, labels={"emulator-seconds": "1"})
+        )
+        clock.advance(10_000)
+        model_name = clients.pipeline.get_training_pipeline(name=pipeline.name).model_to_upload.name
+        endpoint = emu.state.create_endpoint(PARENT, {"displayName": "ep"})["response"]["name"]
+        spec = {"id": "1234567890", "model": model_name, "automatic_resources": {"min_replica_count": 1}}
+        first = clients.endpoint.deploy_model(endpoint=endpoint, deployed_model=spec)
+        with pytest.raises(exceptions.Conflict, match="1234567890"):  # still deploying: taken already
+            clients.endpoint.deploy_model(endpoint=endpoint, deployed_model=spec)
+        clock.advance(1)
+        assert first.result(timeout=5).deployed_model.id == "1234567890"
+        with pytest.raises(exceptions.Conflict):  # deployed: still taken
+            clients.endpoint.deploy_model(endpoint=endpoint, deployed_model=spec)
+        assert [d.id for d in clients.endpoint.get_endpoint(name=endpoint).deployed_models] == ["1234567890"]
+
+
 def test_operation_polls_use_the_ui_prefix(clock: FakeClock) -> None:
     seen: list[str] = []
     with VertexEmulator(clock=clock, lro_seconds={"CreateEndpoint": 10.0}) as emu:

@@ -142,6 +142,7 @@ def _routes() -> list[Route]:
         *_resource_routes("models", "Model"),
         *_resource_routes("endpoints", "Endpoint"),
         ("POST", rf"({_LOC})/datasets", "CreateDataset", call("create_dataset")),
+        ("POST", rf"({_LOC}/datasets/{_ID}):import", "ImportData", call("import_data")),
         ("POST", rf"({_LOC})/endpoints", "CreateEndpoint", call("create_endpoint")),
         ("POST", endpoint + ":deployModel", "DeployModel", call("deploy_model")),
         ("POST", endpoint + ":undeployModel", "UndeployModel", call("undeploy_model")),

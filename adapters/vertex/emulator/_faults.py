@@ -151,11 +151,16 @@ class LogEntry:
 
 
 class RequestLog:
-    """Counts every request by method and keeps the latest (time, method, status) entries."""
+    """Counts every request by method and keeps the latest (time, method, status) entries.
+
+    It also counts client disconnects (a killed client, a closed socket) per method -- ``"Unknown"`` when the
+    connection broke outside a request -- which the HTTP server would otherwise print as tracebacks.
+    """
 
     def __init__(self, size: int) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._disconnects: Counter[str] = Counter()
         self._entries: deque[LogEntry] = deque(maxlen=size)
 
     def count(self, method: str) -> None:
@@ -167,6 +172,17 @@ class RequestLog:
         """Logs how a request ended."""
         with self._lock:
             self._entries.append(LogEntry(time, method, status))
+
+    def disconnect(self, method: str) -> None:
+        """Counts a client that went away while ``method`` was being read or answered."""
+        with self._lock:
+            self._disconnects[method] += 1
+
+    @property
+    def disconnects(self) -> Counter[str]:
+        """A snapshot of client disconnects per method name."""
+        with self._lock:
+            return Counter(self._disconnects)
 
     @property
     def counts(self) -> Counter[str]:
@@ -181,7 +197,8 @@ class RequestLog:
             return list(self._entries)
 
     def reset(self) -> None:
-        """Forgets counts and entries (e.g. between benchmark phases)."""
+        """Forgets counts, disconnects and entries (e.g. between benchmark phases)."""
         with self._lock:
             self._counts.clear()
+            self._disconnects.clear()
             self._entries.clear()

@@ -22,6 +22,8 @@ from ._state import State
 from ._wire import ResponseDropped
 
 LOOPBACK = "127.0.0.1"
+#: What a client that went away (killed, timed out, closed its socket) raises on our reads and writes.
+DISCONNECTS: tuple[type[OSError], ...] = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
 def _check_host(host: str) -> str:
@@ -43,10 +45,31 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "jobferry-vertex-emulator"
     sys_version = ""
 
+    def handle(self) -> None:
+        # A client may vanish between two keep-alive requests too (the next request line never comes).
+        try:
+            super().handle()
+        except DISCONNECTS:
+            self._disconnected("Unknown")
+
+    def _disconnected(self, method: str) -> None:
+        self.close_connection = True
+        self.server.app.log.disconnect(method)
+
+    def _method(self, path: str) -> str:
+        found = self.server.app.route(self.command.upper(), path)
+        return found[0].method if found else "Unknown"
+
     def _serve(self) -> None:
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        try:
+            body = self.rfile.read(length) if length else b""
+        except DISCONNECTS:
+            body = b""
+        if len(body) < length:  # the client went away mid-request: no effect, nobody to answer
+            self._disconnected(self._method(url.path))
+            return
         try:
             status, headers, payload = self.server.app.handle(
                 self.command, url.path, parse_qs(url.query, keep_blank_values=True), body, dict(self.headers)
@@ -57,12 +80,15 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except DISCONNECTS:
+            self._disconnected(self._method(url.path))
 
     do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _serve
 
@@ -78,6 +104,13 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, port: int, app: EmulatorApp) -> None:
         self.app = app
         super().__init__((LOOPBACK, port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away is counted, not printed; anything else is a real error and stays loud.
+        if isinstance(sys.exc_info()[1], DISCONNECTS):
+            self.app.log.disconnect("Unknown")
+            return
+        super().handle_error(request, client_address)
 
 
 def _config(config: EmulatorConfig | None, fields: dict[str, Any]) -> EmulatorConfig:
@@ -132,6 +165,11 @@ class VertexEmulator:
     def counts(self) -> Counter[str]:
         """Requests received per method name."""
         return self.app.counts
+
+    @property
+    def disconnects(self) -> Counter[str]:
+        """Clients that went away mid-request, per method name (``"Unknown"``: between requests)."""
+        return self.app.log.disconnects
 
     @property
     def faults(self) -> Faults:

@@ -2,8 +2,10 @@
 
 Nothing runs in the background: a job's state is computed from its creation time and the clock whenever
 it is read, and effects that happen "later" (a pipeline uploading its model, an operation finishing) sit
-in a queue of timers that every request settles first. Resources store enums by name; the wire layer
-turns them into numbers when the client asks.
+in a queue of timers that every request settles first. A job's effects of succeeding (model upload, batch
+output) also run, once, whenever the job is first seen SUCCEEDED, so they never hinge on a timer's float
+comparison; :attr:`Job.boundaries` is the one place phase times are computed. Resources store enums by
+name; the wire layer turns them into numbers when the client asks.
 
 Outcomes are scripted per job by the label ``emulator-outcome`` (``succeed``, ``fail`` or ``pause``) or for
 the next jobs created by :meth:`State.script_next`; the label wins. The label ``emulator-seconds`` overrides
@@ -12,6 +14,7 @@ the running time (Vertex seconds).
 
 from __future__ import annotations
 
+import collections
 import copy
 import csv
 import heapq
@@ -63,36 +66,53 @@ class Job:
     cancel_seconds: float = 0.0
     predictor: _automl.Predictor | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    #: What succeeding does (upload the model, write batch output), called once with the end time.
+    on_success: Callable[[float], None] | None = None
+    succeeded_effects_done: bool = False
 
     @property
     def prefix(self) -> str:
         return "PIPELINE_STATE_" if self.kind == "trainingPipelines" else "JOB_STATE_"
 
     @property
+    def boundaries(self) -> list[tuple[str, float, float]]:
+        """(state, start, end) of every phase in clock seconds: the one source of truth for phase times.
+
+        The ends are a running sum from ``created``, so each phase starts exactly where the previous one
+        ended and :attr:`finish` is the very float at which :meth:`status` stops saying RUNNING.
+        """
+        out: list[tuple[str, float, float]] = []
+        mark = self.created
+        for state, seconds in self.phases:
+            end = mark + seconds
+            out.append((state, mark, end))
+            mark = end
+        return out
+
+    @property
     def finish(self) -> float:
         """Clock time at which the job leaves RUNNING (or pauses)."""
-        return self.created + sum(seconds for _, seconds in self.phases)
+        bounds = self.boundaries
+        return bounds[-1][2] if bounds else self.created
 
     def status(self, now: float) -> tuple[str, float | None, float | None, float]:
         """(state, start time, end time, last transition time) at ``now``, all in clock seconds."""
-        mark = self.created
         start: float | None = None
         end: float | None = None
-        for state, seconds in self.phases:
+        for state, begin, stop in self.boundaries:
             if state == "RUNNING":
-                start = mark
+                start = begin
                 if self.outcome == "pause":
                     # A paused job runs half its time, then waits for ever.
-                    paused = mark + seconds / 2
-                    natural, changed = ("RUNNING", mark) if now < paused else ("PAUSED", paused)
+                    paused = begin + (stop - begin) / 2
+                    natural, changed = ("RUNNING", begin) if now < paused else ("PAUSED", paused)
                     break
-            if now < mark + seconds:
-                natural, changed = state, mark
+            if now < stop:
+                natural, changed = state, begin
                 break
-            mark += seconds
         else:
-            natural, changed = ("SUCCEEDED" if self.outcome == "succeed" else "FAILED"), mark
-            end = mark
+            end = self.finish
+            natural, changed = ("SUCCEEDED" if self.outcome == "succeed" else "FAILED"), end
         if self.cancelled_at is not None and (end is None or self.cancelled_at < end):
             done = self.cancelled_at + self.cancel_seconds
             if now >= done:
@@ -168,10 +188,15 @@ class State:
         self._ids: set[str] = set()
         self._scripts: deque[Script] = deque()
         self.datasets: dict[str, dict[str, Any]] = {}
+        #: Dataset name -> the ``importConfigs`` of every ImportData that completed on it, oldest first.
+        self.imports: dict[str, list[dict[str, Any]]] = {}
+        #: Dataset name -> its data items (identified as Vertex deduplicates them: by content / GCS path).
+        self.data_items: dict[str, set[str]] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.predictors: dict[str, _automl.Predictor] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.deployed: dict[str, list[Deployed]] = {}
+        self._deploying: collections.defaultdict[str, set[str]] = collections.defaultdict(set)
         self.operations: dict[str, Operation] = {}
         self.jobs: dict[str, dict[str, Job]] = {kind: {} for kind in JOB_KINDS}
 
@@ -294,9 +319,32 @@ class State:
             raise not_found(name)
         return job
 
+    def _observe(self, job: Job, now: float) -> tuple[str, float | None, float | None, float]:
+        """``job.status(now)``, after applying the effects of succeeding if the job is seen SUCCEEDED.
+
+        The effects (model upload, batch output) run at most once, stamped with the job's end time, and do
+        not depend on which comes first: the timer at :attr:`Job.finish` or a request that sees the job
+        SUCCEEDED. Call with the lock held.
+        """
+        status = job.status(now)
+        if status[0] == "SUCCEEDED" and not job.succeeded_effects_done:
+            job.succeeded_effects_done = True
+            if job.on_success is not None:
+                end = status[2]
+                job.on_success(job.finish if end is None else end)
+        return status
+
+    def _on_finish(self, job: Job) -> None:
+        """Arms the timer that applies the job's effects when it ends, even if nobody polls it."""
+
+        def fire(t: float) -> None:
+            self._observe(job, max(t, job.finish))
+
+        self._at(job.finish, fire)
+
     def render_job(self, job: Job, now: float) -> dict[str, Any]:
-        """The job's JSON at ``now``."""
-        state, start, end, changed = job.status(now)
+        """The job's JSON at ``now`` (a job seen SUCCEEDED has had its effects applied)."""
+        state, start, end, changed = self._observe(job, now)
         doc = copy.deepcopy(job.doc)
         doc["state"] = job.prefix + state
         doc["createTime"] = self.wall(job.created)
@@ -335,7 +383,7 @@ class State:
         now = self.settle()
         with self._lock:
             job = self._job(kind, name)
-            state = job.status(now)[0]
+            state = self._observe(job, now)[0]
             if state in _TERMINAL or state == "CANCELLING":
                 raise precondition(f"Cannot cancel {job.doc['name']} in state {job.prefix}{state}.")
             job.cancelled_at = now
@@ -345,7 +393,7 @@ class State:
         now = self.settle()
         with self._lock:
             job = self._job(kind, name)
-            state = job.status(now)[0]
+            state = self._observe(job, now)[0]
             if state not in _TERMINAL:
                 raise precondition(
                     f"{job.doc['name']} is in state {job.prefix}{state} and cannot be deleted."
@@ -376,7 +424,8 @@ class State:
             except _automl.TrainingError as exc:
                 job.outcome, job.message = "fail", str(exc)
             if job.outcome == "succeed" and (family != "custom" or "modelToUpload" in body):
-                self._at(job.finish, lambda t: self._upload_model(job, t))
+                job.on_success = lambda t: self._upload_model(job, t)
+                self._on_finish(job)
             return self.render_job(job, now)
 
     def _training_data(self, parent: str, body: dict[str, Any], family: str) -> list[Path] | None:
@@ -394,8 +443,9 @@ class State:
         return _storage.expand(uris, self.config.bucket_map) if uris else None
 
     def _upload_model(self, job: Job, t: float) -> None:
-        # The pipeline may have been cancelled or deleted before it finished.
-        if job.doc["name"] not in self.jobs["trainingPipelines"] or job.status(t)[0] != "SUCCEEDED":
+        # Called once, by _observe, when the pipeline is first seen SUCCEEDED (so not cancelled); it may
+        # have been deleted since.
+        if job.doc["name"] not in self.jobs["trainingPipelines"]:
             return
         parent = job.doc["name"].rsplit("/trainingPipelines/", 1)[0]
         upload = job.doc.get("modelToUpload") or {}
@@ -447,12 +497,12 @@ class State:
             job = self._add_job(self.canonical(parent), "batchPredictionJobs", body, "batch_prediction")
             job.doc["model"] = model
             if job.outcome == "succeed":
-                self._at(job.finish, lambda t: self._write_batch(job, t))
+                job.on_success = lambda t: self._write_batch(job, t)
+                self._on_finish(job)
             return self.render_job(job, now)
 
     def _write_batch(self, job: Job, t: float) -> None:
-        if job.status(t)[0] != "SUCCEEDED":
-            return
+        # Called once, by _observe, when the job is first seen SUCCEEDED.
         model = job.doc["model"]
         predictor = self.predictors.get(model) or _automl.HashPredictor("custom", ["x"])
         config_in, config_out = job.doc.get("inputConfig") or {}, job.doc.get("outputConfig") or {}
@@ -555,6 +605,65 @@ class State:
             seconds = self.config.lro_seconds.get("CreateDataset", 0.0)
             return self._operation(name, "CreateDatasetOperationMetadata", seconds, apply)
 
+    def import_data(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Starts importing data items into a dataset (ImportData); returns the operation.
+
+        The import configs are recorded in :attr:`imports`; the dataset's ``dataItemCount`` then counts
+        the distinct items of every import file: the rows of a CSV or JSON Lines file that can be read
+        locally (``bucket_map``), one per URI otherwise. A listed file that is missing from a mapped
+        bucket fails the operation, as on Vertex.
+        """
+        self.settle()
+        configs = body.get("importConfigs")
+        if not isinstance(configs, list) or not configs:
+            raise invalid("importConfigs is required")
+        for i, config in enumerate(configs):
+            uris = ((config.get("gcsSource") or {}) if isinstance(config, dict) else {}).get("uris")
+            if not isinstance(uris, list) or not uris or not all(isinstance(u, str) and u for u in uris):
+                raise invalid(f"importConfigs[{i}].gcsSource.uris is required")
+            if not config.get("importSchemaUri"):
+                raise invalid(f"importConfigs[{i}].importSchemaUri is required")
+        configs = copy.deepcopy(configs)
+        with self._lock:
+            key = self.canonical(name)
+            if key not in self.datasets:
+                raise not_found(name)
+
+            def apply(t: float) -> dict[str, Any]:
+                doc = self.datasets.get(key)
+                if doc is None:
+                    raise not_found(key)
+                items = {item for config in configs for item in self._import_items(config)}
+                self.imports.setdefault(key, []).extend(copy.deepcopy(configs))
+                known = self.data_items.setdefault(key, set())
+                known |= items
+                doc["dataItemCount"] = str(len(known))
+                doc["updateTime"] = self.wall(t)
+                return {"@type": TYPE_PREFIX + "ImportDataResponse"}
+
+            seconds = self.config.lro_seconds.get("ImportData", 0.0)
+            return self._operation(key, "ImportDataOperationMetadata", seconds, apply)
+
+    def _import_items(self, config: dict[str, Any]) -> set[str]:
+        items: set[str] = set()
+        for uri in config["gcsSource"]["uris"]:
+            paths = _storage.expand([uri], self.config.bucket_map)
+            if paths is None:  # not readable here (unmapped bucket): count the file as one item
+                items.add(uri)
+                continue
+            if not paths:
+                raise not_found(uri)
+            for path in paths:
+                if not path.is_file():
+                    raise not_found(uri)
+                try:
+                    lines = path.read_text(encoding="utf-8").splitlines()
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise invalid(f"Cannot read import file {uri}: {exc}") from None
+                items.update(_data_item(line) for line in lines)
+        items.discard("")
+        return items
+
     def get_dataset(self, name: str) -> dict[str, Any]:
         """Gets a dataset (404 if unknown or still being created)."""
         self.settle()
@@ -602,6 +711,8 @@ class State:
             if collection == "models" and any(d.model == key for ds in self.deployed.values() for d in ds):
                 raise precondition(f"Model {key} is deployed to an endpoint; undeploy it first.")
             del store[key]
+            self.imports.pop(key, None)
+            self.data_items.pop(key, None)
             self.deployed.pop(key, None)
             self.predictors.pop(key, None)
             return self._operation(key, "DeleteOperationMetadata", 0.0, _empty)
@@ -662,9 +773,16 @@ class State:
             if model not in self.models:
                 raise invalid(f"Model {spec['model']} does not exist.")
             deployed_id = str(spec.get("id") or self._new_id())
+            # Like Vertex: a client-chosen DeployedModel ID must be unused on the endpoint, counting
+            # deployments still in flight; this is what makes a retried deploy safe for clients.
+            taken = {d.id for d in self.deployed[key]} | self._deploying[key]
+            if deployed_id in taken:
+                raise ApiError(409, f"DeployedModel with ID {deployed_id} already exists on {key}.")
+            self._deploying[key].add(deployed_id)
             split = body.get("trafficSplit")
 
             def apply(t: float) -> dict[str, Any]:
+                self._deploying[key].discard(deployed_id)
                 if key not in self.endpoints:
                     raise not_found(key)
                 doc = {**spec, "id": deployed_id, "model": model, "createTime": self.wall(t)}
@@ -737,6 +855,24 @@ class State:
 
 def _empty(t: float) -> dict[str, Any]:
     return {"@type": "type.googleapis.com/google.protobuf.Empty"}
+
+
+def _data_item(line: str) -> str:
+    """What identifies the data item of one import-file line: its GCS path or content ("" for none)."""
+    line = line.strip()
+    if line.startswith("{"):
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            return line
+        if isinstance(doc, dict):
+            for key in ("imageGcsUri", "videoGcsUri", "textGcsUri", "textContent"):
+                if isinstance(doc.get(key), str):
+                    return str(doc[key])
+        return json.dumps(doc, sort_keys=True)
+    # CSV: [ML_USE,]GCS_FILE_PATH[,LABEL...] (text may carry its content in place of the path).
+    fields = next(csv.reader([line]), [])
+    return next((f for f in fields if f.startswith("gs://")), line)
 
 
 def _read_instances(paths: Iterable[Path], fmt: str) -> Iterable[Any]:
