@@ -88,6 +88,8 @@ class VertexConfig(ExternalJobConfig):
         display_name: display name of the created resources (default: the plugin instance or a key).
         call_timeout: seconds one HTTP call may take.
         operation_timeout: seconds to wait for a long-running operation (deploy, dataset import, ...).
+        create_settle_seconds: after a create of a dataset or endpoint whose response was lost, how long
+            to look for it (it is listed once its operation is done) before creating it again.
     """
 
     project: str = Field(min_length=1)
@@ -101,6 +103,7 @@ class VertexConfig(ExternalJobConfig):
     display_name: str | None = None
     call_timeout: float = Field(default=60.0, gt=0)
     operation_timeout: float = Field(default=7200.0, gt=0)
+    create_settle_seconds: float = Field(default=30.0, ge=0)
 
     @field_validator("labels")
     @classmethod
@@ -205,17 +208,36 @@ class VertexModel(ExternalJobModel[ConfigT]):
 
         ``find`` lists by label and returns the resource or ``None``. It runs before the first create and
         before every retry, since a failed attempt (a 503 after the effect, a dropped response) may have
-        created the resource already.
+        created the resource already. A resource shows in listings only once its create operation is done,
+        so after a create whose response was lost we keep looking for up to ``create_settle_seconds``
+        before creating again.
         """
+        config = self.require_config()
+        outcome_unknown = False
+
+        def settle() -> Any:
+            schedule = config.poll.schedule()
+            started = self.clock.now()
+            while self.clock.now() - started < config.create_settle_seconds:
+                interval = schedule.next_interval(state="CREATING", elapsed=self.clock.now() - started)
+                self.clock.sleep(min(interval, config.create_settle_seconds))
+                found = self.guard(f"list {what}s", find)
+                if found is not None:
+                    return found
+            return None
 
         def attempt() -> tuple[Any, bool]:
+            nonlocal outcome_unknown
             found = self.guard(f"list {what}s", find)
+            if found is None and outcome_unknown:
+                found = settle()
             if found is not None:
                 return found, True
             try:
                 return self.guard(f"create {what}", create, create=True), False
             except OutcomeUnknown as exc:
                 # Retried like a transient error: the next attempt looks the label up before creating.
+                outcome_unknown = True
                 raise TransientError(str(exc), vendor=exc.vendor) from exc
 
         got, existed = self._call(attempt, f"create {what}")
