@@ -1,4 +1,4 @@
-"""``python -m adapters.vertex.emulator``: prints its URL, serves, stops on SIGINT."""
+"""``jobferry emulator`` / ``python -m adapters.vertex.emulator``: prints its URL, serves, stops on SIGINT."""
 
 from __future__ import annotations
 
@@ -18,10 +18,15 @@ from adapters.vertex.emulator import run_server
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_module_prints_url_serves_and_stops_on_sigint(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [[sys.executable, "-m", "adapters.vertex.emulator"], [sys.executable, "-m", "adapters._cli", "emulator"]],
+    ids=["python -m", "jobferry emulator"],
+)
+def test_prints_url_serves_and_stops_on_sigint(tmp_path: Path, command: list[str]) -> None:
     argv = ["--port", "0", "--speedup", "3600", "--bucket-map", f"data={tmp_path}"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "adapters.vertex.emulator", *argv],
+        [*command, *argv],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
