@@ -606,24 +606,21 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
                 limiter.acquire()
                 return self.predict_chunk(target, part, parameters)
 
-            try:
-                got: list[Any] = self._call(call, f"predict chunk {chunk.index}")
-            except (VendorError, OSError) as exc:
-                raise PredictionError(
-                    f"prediction chunk {chunk.index} (instances {chunk.start}..{chunk.stop - 1} of "
-                    f"{len(instances)}) failed: {exc}",
-                    chunk_index=chunk.index,
-                    start=chunk.start,
-                    stop=chunk.stop,
-                ) from exc
-            if len(got) != len(part):
-                raise PredictionError(
-                    f"prediction chunk {chunk.index} returned {len(got)} predictions "
-                    f"for {len(part)} instances",
+            def failed(why: str) -> PredictionError:
+                where = f"prediction chunk {chunk.index} (instances {chunk.start}..{chunk.stop - 1} of "
+                return PredictionError(
+                    f"{where}{len(instances)}) {why}",
                     chunk_index=chunk.index,
                     start=chunk.start,
                     stop=chunk.stop,
                 )
+
+            try:
+                got: list[Any] = self._call(call, f"predict chunk {chunk.index}")
+            except (VendorError, OSError) as exc:
+                raise failed(f"failed: {exc}") from exc
+            if len(got) != len(part):
+                raise failed(f"returned {len(got)} predictions for {len(part)} instances")
             return got
 
         if len(chunks) <= 1 or config.max_concurrency == 1:

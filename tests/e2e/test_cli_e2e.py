@@ -21,12 +21,11 @@ from adapters._jobs import JobState
 from adapters.vertex.emulator import VertexEmulator
 from checkpoint import Workspace
 from tests.e2e.conftest import (
-    FAST_POLL,
-    FAST_RETRY,
     FRUIT,
     LOCATION,
     LONG,
     PROJECT,
+    connection,
     pipelines,
     run_cli,
     tabular_config,
@@ -37,16 +36,7 @@ pytestmark = pytest.mark.slow
 
 
 def spec_config(emu: VertexEmulator, **extra: Any) -> dict[str, Any]:
-    return {
-        "project": PROJECT,
-        "location": LOCATION,
-        "api_endpoint": emu.url,
-        "credentials": "anonymous",
-        **tabular_config(),
-        "poll": FAST_POLL,
-        "retry": FAST_RETRY,
-        **extra,
-    }
+    return connection(emu, **{**tabular_config(), **extra})
 
 
 def events(stdout: str) -> list[dict[str, Any]]:

@@ -35,10 +35,7 @@ from adapters._loading import read_job_record
 from adapters.vertex.emulator import VertexEmulator
 from checkpoint import Workspace
 from tests.e2e.conftest import (
-    FAST_POLL,
-    FAST_RETRY,
-    LOCATION,
-    PROJECT,
+    connection,
     datasets,
     emulator,
     pipelines,
@@ -109,15 +106,7 @@ def test_sigkill_at_random_points_then_rerun(bucket: Path, tmp_path: Path) -> No
         for method in SLOW_METHODS:
             emu.faults.set(method, latency=LATENCY)
         switch = KillSwitch(emu)
-        config = {
-            "project": PROJECT,
-            "location": LOCATION,
-            "api_endpoint": emu.url,
-            "credentials": "anonymous",
-            **tabular_config(),
-            "poll": FAST_POLL,
-            "retry": FAST_RETRY,
-        }
+        config = connection(emu, **tabular_config())
         for i, mode in enumerate(modes):
             pid = f"kill-{i}"
             spec = write_spec(tmp_path / f"{pid}.toml", "vertex-automl-tabular", pid, config)
