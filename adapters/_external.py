@@ -34,6 +34,7 @@ from checkpoint import ModelCheckpoint, StatusLog, Workspace
 from checkpoint._errors import (
     JobFailed,
     JobferryError,
+    JobNotFound,
     JobTimeout,
     OutcomeUnknown,
     PredictionError,
@@ -352,8 +353,9 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         intents = _Intents(ws, pid)
 
         adopted = None if new else self._adoptable(intents, digest)
+        last_status: JobStatus | None = None
         if adopted is not None:
-            ref, key = adopted
+            ref, key, last_status = adopted
         else:
             key = (None if new else intents.pending_key(digest)) or new_submission_key()
             intents.write(key, digest, self.adapter_name, None)
@@ -366,7 +368,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             credentials=self.require_config().credentials,
             submission_key=key,
             spec_hash=digest,
-            last_status=self.record.last_status if adopted and self.record else None,
+            last_status=last_status,
         )
         # The job reference is safe before anything else happens.
         archive = self._persist(ModelCheckpoint.DEFAULT_HANDLE)
@@ -376,7 +378,8 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         log.info("job %s %s for %s/%s", ref.job_id, verb, ws.url, pid)
         return self._response(TaskState.running, archive, message=f"job {ref.job_id} {verb}")
 
-    def _adoptable(self, intents: _Intents, digest: str) -> tuple[JobRef, str] | None:
+    def _adoptable(self, intents: _Intents, digest: str) -> tuple[JobRef, str, JobStatus] | None:
+        """The newest job submitted for this spec, with its status, if it may be adopted."""
         for intent in intents.for_spec(digest):  # newest first
             key = intent["submissionKey"]
             if not intent.get("job"):
@@ -386,7 +389,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
                     continue
                 status = self.describe_once(found)
                 if status is not None and status.state in ADOPTABLE:
-                    return found, key
+                    return found, key, status
                 # It was created but ended badly: remember it, so the key is not reused, and start afresh.
                 intents.write(key, digest, self.adapter_name, found)
                 return None
@@ -394,20 +397,11 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             status = self.describe_once(ref)
             if status is None or status.state not in ADOPTABLE:
                 return None  # the newest job for this spec is gone or ended badly: submit afresh
-            self.record = JobRecord(
-                adapter=self.adapter_name,
-                adapter_version=self.adapter_version,
-                job=ref,
-                submission_key=key,
-                last_status=status,
-            )
-            return ref, key
+            return ref, key, status
         return None
 
     def describe_once(self, ref: JobRef) -> JobStatus | None:
         """Describe ``ref`` with retries; ``None`` if the vendor no longer knows it."""
-        from checkpoint._errors import JobNotFound
-
         try:
             status: JobStatus = self._call(lambda: self.describe_job(ref), f"describe {ref.job_id}")
         except JobNotFound:

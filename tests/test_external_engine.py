@@ -272,3 +272,26 @@ def test_watcher_timeout_names_the_jobs_left() -> None:
     model, _, _ = make([("QUEUED", 10_000), ("DONE", 0)])
     with pytest.raises(JobTimeout, match="1 jobs still running"):
         JobWatcher([model], clock=model.clock).run(timeout=600)
+
+
+def test_adopting_a_crashed_submission_records_that_jobs_own_status() -> None:
+    from tests.contract import Crash
+
+    model, ws, pid = make([("DONE", 0)])  # job A, already succeeded, its status recorded
+    assert model.refresh().state is JobState.SUCCEEDED
+    other = FakeModel()
+    other.clock = model.clock
+    other.receive_config(model.require_config())
+    other.bind(ws, pid)
+    slow = TrainPluginInput(training_params={"script": [("QUEUED", 10_000), ("DONE", 0)]})
+
+    def crash(handle: str | None = None) -> str:
+        raise Crash()
+
+    other._persist = crash  # type: ignore[method-assign,assignment]
+    with pytest.raises(Crash):  # job B is created, then the process "dies" before persisting it
+        other.train(PluginRequest[TrainPluginInput](data=slow))
+    model.train(PluginRequest[TrainPluginInput](data=slow))  # adopts job B
+    assert model.adopted and model.job.job_id == "job-2"
+    assert model.record is not None and model.record.last_status is not None
+    assert model.record.last_status.state is JobState.QUEUED  # B's status, not A's SUCCEEDED
