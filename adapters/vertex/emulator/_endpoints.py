@@ -1,0 +1,170 @@
+"""Endpoints, the models deployed on them and their online predictions."""
+
+from __future__ import annotations
+
+import collections
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from ._labels import validate_labels
+from ._models import Models
+from ._operations import TYPE_PREFIX, Operations
+from ._runtime import Runtime
+from ._wire import ApiError, invalid, not_found, precondition
+
+
+@dataclass
+class Deployed:
+    """A model deployed on an endpoint."""
+
+    id: str
+    model: str
+    doc: dict[str, Any]
+
+
+class Endpoints:
+    """Every endpoint, by name, with its deployed models."""
+
+    def __init__(self, runtime: Runtime, operations: Operations, models: Models) -> None:
+        self._rt = runtime
+        self._operations = operations
+        self._models = models
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.deployed: dict[str, list[Deployed]] = {}
+        #: Endpoint name -> DeployedModel IDs whose DeployModel operation is still in flight.
+        self._deploying: collections.defaultdict[str, set[str]] = collections.defaultdict(set)
+
+    def create(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Starts creating an endpoint; returns the operation."""
+        self._rt.settle()
+        if not body.get("displayName"):
+            raise invalid("displayName is required")
+        labels = validate_labels(body.get("labels"))
+        with self._rt.lock:
+            name = f"{self._rt.canonical(parent)}/endpoints/{self._rt.new_id()}"
+
+            def apply(t: float) -> dict[str, Any]:
+                doc = {k: v for k, v in body.items() if k not in ("deployedModels", "trafficSplit")}
+                doc.update(name=name, labels=labels, createTime=self._rt.wall(t), updateTime=self._rt.wall(t))
+                doc["etag"] = f"emu-{name.rsplit('/', 1)[-1]}"
+                self.docs[name] = doc
+                self.deployed[name] = []
+                return {"@type": TYPE_PREFIX + "Endpoint", **self.render(name)}
+
+            seconds = self._rt.config.lro_seconds.get("CreateEndpoint", 0.0)
+            return self._operations.start(name, "CreateEndpointOperationMetadata", seconds, apply)
+
+    def render(self, name: str) -> dict[str, Any]:
+        """The endpoint's JSON with its deployed models and traffic split (call with the lock held)."""
+        doc = copy.deepcopy(self.docs[name])
+        deployed = self.deployed.get(name, [])
+        if deployed:
+            doc["deployedModels"] = [copy.deepcopy(d.doc) for d in deployed]
+        split = doc.get("trafficSplit") or {}
+        if split:
+            doc["trafficSplit"] = split
+        return doc
+
+    def _find(self, name: str) -> str:
+        key = self._rt.canonical(name)
+        if key not in self.docs:
+            raise not_found(name)
+        return key
+
+    def get(self, name: str) -> dict[str, Any]:
+        """Gets an endpoint with its deployed models and traffic split."""
+        self._rt.settle()
+        with self._rt.lock:
+            return self.render(self._find(name))
+
+    def deploy_model(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Starts deploying a model; the endpoint serves it once the operation is done."""
+        self._rt.settle()
+        spec = body.get("deployedModel")
+        if not isinstance(spec, dict) or not spec.get("model"):
+            raise invalid("deployedModel.model is required")
+        with self._rt.lock:
+            key = self._find(endpoint)
+            model = self._rt.canonical(str(spec["model"]).split("@", 1)[0])
+            if model not in self._models.docs:
+                raise invalid(f"Model {spec['model']} does not exist.")
+            deployed_id = str(spec.get("id") or self._rt.new_id())
+            # Like Vertex: a client-chosen DeployedModel ID must be unused on the endpoint, counting
+            # deployments still in flight; this is what makes a retried deploy safe for clients.
+            taken = {d.id for d in self.deployed[key]} | self._deploying[key]
+            if deployed_id in taken:
+                raise ApiError(409, f"DeployedModel with ID {deployed_id} already exists on {key}.")
+            self._deploying[key].add(deployed_id)
+            split = body.get("trafficSplit")
+
+            def apply(t: float) -> dict[str, Any]:
+                self._deploying[key].discard(deployed_id)
+                if key not in self.docs:
+                    raise not_found(key)
+                doc = {**spec, "id": deployed_id, "model": model, "createTime": self._rt.wall(t)}
+                doc.setdefault("displayName", self._models.docs.get(model, {}).get("displayName", ""))
+                doc["modelVersionId"] = "1"
+                self.deployed[key].append(Deployed(deployed_id, model, doc))
+                endpoint_doc = self.docs[key]
+                if split:
+                    endpoint_doc["trafficSplit"] = {
+                        (deployed_id if k == "0" else k): int(v) for k, v in split.items()
+                    }
+                elif not endpoint_doc.get("trafficSplit"):
+                    endpoint_doc["trafficSplit"] = {deployed_id: 100}
+                endpoint_doc["updateTime"] = self._rt.wall(t)
+                return {"@type": TYPE_PREFIX + "DeployModelResponse", "deployedModel": copy.deepcopy(doc)}
+
+            seconds = self._rt.config.lro_seconds.get("DeployModel", 0.0)
+            return self._operations.start(key, "DeployModelOperationMetadata", seconds, apply)
+
+    def undeploy_model(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Starts undeploying a model from an endpoint."""
+        self._rt.settle()
+        deployed_id = str(body.get("deployedModelId") or "")
+        with self._rt.lock:
+            key = self._find(endpoint)
+            if not any(d.id == deployed_id for d in self.deployed[key]):
+                raise not_found(f"{key}/deployedModels/{deployed_id}")
+            split = body.get("trafficSplit")
+
+            def apply(t: float) -> dict[str, Any]:
+                self.deployed[key] = [d for d in self.deployed.get(key, []) if d.id != deployed_id]
+                endpoint_doc = self.docs.get(key)
+                if endpoint_doc is not None:
+                    remaining = {
+                        k: int(v) for k, v in (split or endpoint_doc.get("trafficSplit") or {}).items()
+                    }
+                    remaining.pop(deployed_id, None)
+                    if len(self.deployed[key]) == 1:
+                        remaining = {self.deployed[key][0].id: 100}
+                    endpoint_doc["trafficSplit"] = remaining
+                    endpoint_doc["updateTime"] = self._rt.wall(t)
+                return {"@type": TYPE_PREFIX + "UndeployModelResponse"}
+
+            seconds = self._rt.config.lro_seconds.get("UndeployModel", 0.0)
+            return self._operations.start(key, "UndeployModelOperationMetadata", seconds, apply)
+
+    def predict(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Online prediction through the deployed model with the most traffic."""
+        self._rt.settle()
+        instances = body.get("instances")
+        if not isinstance(instances, list) or not instances:
+            raise invalid("instances must be a non-empty list")
+        with self._rt.lock:
+            key = self._find(endpoint)
+            deployed = self.deployed.get(key) or []
+            if not deployed:
+                raise precondition(f"Endpoint {key} does not have any deployed models.")
+            split = self.docs[key].get("trafficSplit") or {}
+            chosen = max(deployed, key=lambda d: split.get(d.id, 0))
+            predictor = self._models.predictor(chosen.model)
+            model = self._models.docs.get(chosen.model, {})
+        return {
+            "predictions": [predictor.predict(instance) for instance in instances],
+            "deployedModelId": chosen.id,
+            "model": chosen.model,
+            "modelDisplayName": model.get("displayName", ""),
+            "modelVersionId": "1",
+        }
