@@ -667,7 +667,7 @@ def test_checkpoints_delete(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_checkpoints_delete_asks_at_a_terminal(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     _plain_checkpoint(cli.ws, "plain", "V1")
-    monkeypatch.setattr(_cli, "_is_tty", lambda stream: stream is sys.stdin)
+    monkeypatch.setattr("adapters._cli._cmd_checkpoints._is_tty", lambda stream: stream is sys.stdin)
     monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
     code, out, err = cli("checkpoints", "delete", "plain", "V1", "-w", str(cli.ws))
     assert code == 2 and "[y/N]" in err and out == "not deleted\n"
@@ -733,7 +733,7 @@ def test_plain_output_has_no_ansi_escapes(cli: Cli, monkeypatch: pytest.MonkeyPa
     code, out, _err = cli("train", str(cli.spec(finish_after=2)), "--wait")
     assert code == 0 and not ANSI.search(out)
     # A terminal, but NO_COLOR is set: still plain, one line per status change.
-    monkeypatch.setattr(_cli, "_is_tty", lambda stream: True)
+    monkeypatch.setattr("adapters._cli._output._is_tty", lambda stream: True)
     monkeypatch.setenv("NO_COLOR", "1")
     code, out, _err = cli("train", str(cli.spec(finish_after=2)), "--wait", "--new")
     assert code == 0 and not ANSI.search(out)
@@ -743,7 +743,7 @@ def test_plain_output_has_no_ansi_escapes(cli: Cli, monkeypatch: pytest.MonkeyPa
 
 
 def test_terminal_output_is_one_live_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_cli, "_is_tty", lambda stream: True)
+    monkeypatch.setattr("adapters._cli._output._is_tty", lambda stream: True)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("TERM", raising=False)
     code, out, _err = cli("train", str(cli.spec(finish_after=2)), "--wait")

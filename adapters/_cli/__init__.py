@@ -1,0 +1,164 @@
+"""The ``jobferry`` command-line tool: submit, watch, cancel, deploy and predict with external training jobs.
+
+::
+
+    jobferry train SPEC [--wait] [--new] [--timeout S] [--poll-interval S] [--json]
+    jobferry status [INSTANCE] [--json]
+    jobferry wait INSTANCE [--timeout S] [--poll-interval S] [--json]
+    jobferry cancel INSTANCE [--json]
+    jobferry deploy INSTANCE [--endpoint NAME] [--machine-type T] [--min-replicas N] [--max-replicas N]
+                    [--traffic PCT] [--poll-interval S] [--json]
+    jobferry undeploy INSTANCE [--poll-interval S] [--json]
+    jobferry predict INSTANCE [--input FILE|-] [--format jsonl|csv] [--parameters JSON]
+    jobferry checkpoints list [INSTANCE] | show INSTANCE [HANDLE] | delete INSTANCE HANDLE [--yes]
+    jobferry adapters [--json]
+    jobferry emulator [--port N] [--speedup X] [--bucket-map BUCKET=DIR]
+
+Every command that reads a workspace takes ``--workspace`` (default: the spec's ``workspace`` for
+``train``, else ``$JOBFERRY_WORKSPACE``, else a folder in the user data directory); every command on
+one job takes ``--handle H`` (default: ``default``).
+
+``deploy`` serves a trained job's model online (adapters that support it, e.g. Vertex AI) and records
+the endpoint and deployed model ID in ``job.json``, so that ``predict`` can use them; options not given
+keep the adapter's defaults (``--max-replicas`` defaults to ``--min-replicas``). ``undeploy`` removes the
+model from its endpoint (the endpoint is kept).
+
+Polling: commands that wait (``train --wait``, ``wait``, ``deploy``, ``undeploy``) poll with the job's
+adaptive policy -- for a job loaded from its checkpoint, usually the adapter's default, whose first
+interval is 5 s. ``--poll-interval S`` polls every S seconds instead (no growth, no jitter).
+
+Output: human text on stdout; with ``--json`` one JSON object (camelCase keys, like ``job.json``), or for
+``train --wait --json`` / ``wait --json`` a JSONL stream of events (``submitted``, ``status``, ``final``,
+``error``). Colours and the one-line live display are used only when stdout is a terminal and
+``NO_COLOR`` is unset; otherwise every status change is one plain line. Errors go to stderr as
+``error: <message>`` (with ``--json`` also as an ``error`` event on stdout); a traceback only with ``-v``.
+
+Exit codes:
+    0  success (for ``status``: the status could be reported, whatever it is)
+    1  the job ended FAILED, CANCELLED or EXPIRED (``wait``, ``train --wait``); or any other jobferry
+       error (the vendor refused a call, a workspace cannot be read, a prediction failed, ...)
+    2  bad usage: unknown option, invalid spec, invalid name, unknown plugin instance or handle, a
+       checkpoint that is not a job's, an adapter with no online deployment, unreadable prediction
+       input, deletion refused without --yes
+    3  timed out waiting (``--timeout``); the job itself goes on
+    130 interrupted (Ctrl-C); the job itself goes on
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from typing import Any
+
+from checkpoint._errors import JobError, JobferryError, JobTimeout
+
+from .._jobs import JobStatus
+
+# Everything the single-module CLI defined stays importable from here (``name as name`` re-exports what
+# main does not use). To monkeypatch a name, patch the module that defines it (e.g.
+# ``adapters._cli._output._is_tty``): that is where the code looks it up, not here.
+from ._cmd_checkpoints import cmd_checkpoints_delete as cmd_checkpoints_delete
+from ._cmd_checkpoints import cmd_checkpoints_list as cmd_checkpoints_list
+from ._cmd_checkpoints import cmd_checkpoints_show as cmd_checkpoints_show
+from ._cmd_jobs import _record_row as _record_row
+from ._cmd_jobs import cmd_cancel as cmd_cancel
+from ._cmd_jobs import cmd_status as cmd_status
+from ._cmd_jobs import cmd_train as cmd_train
+from ._cmd_jobs import cmd_wait as cmd_wait
+from ._cmd_serving import _load_deployable as _load_deployable
+from ._cmd_serving import cmd_deploy as cmd_deploy
+from ._cmd_serving import cmd_predict as cmd_predict
+from ._cmd_serving import cmd_undeploy as cmd_undeploy
+from ._cmd_tools import cmd_adapters as cmd_adapters
+from ._cmd_tools import cmd_emulator as cmd_emulator
+from ._exit_codes import _FAILED_STATES as _FAILED_STATES
+from ._exit_codes import _USAGE_ERRORS as _USAGE_ERRORS
+from ._exit_codes import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    UsageError,
+    _exit_code_of,
+)
+from ._inputs import _FLOAT as _FLOAT
+from ._inputs import _FORMATS as _FORMATS
+from ._inputs import _INT as _INT
+from ._inputs import _csv_value as _csv_value
+from ._inputs import read_instances as read_instances
+from ._output import _ANSI as _ANSI
+from ._output import Output, _status_json
+from ._output import _duration as _duration
+from ._output import _is_tty as _is_tty
+from ._output import _no_color as _no_color
+from ._output import _strip_ansi as _strip_ansi
+from ._parser import EPILOG as EPILOG
+from ._parser import _percentage as _percentage
+from ._parser import _positive_int as _positive_int
+from ._parser import _positive_seconds as _positive_seconds
+from ._parser import build_parser
+from ._waiting import Progress as Progress
+from ._waiting import _apply_poll_interval as _apply_poll_interval
+from ._waiting import _wait as _wait
+from ._waiting import fixed_poll_policy as fixed_poll_policy
+from ._workspaces import _checkpoint_url as _checkpoint_url
+from ._workspaces import _workspace as _workspace
+
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TIMEOUT", "EXIT_USAGE", "UsageError", "main"]
+
+log = logging.getLogger("jobferry.cli")
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbosity > 0:  # basicConfig does nothing when logging is already set up (an embedding app)
+        logging.getLogger().setLevel(level)
+
+
+def _report(exc: BaseException, code: int, out: Output, verbose: bool) -> None:
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.write(f"error: {exc}\n")
+    if isinstance(exc, JobTimeout):
+        sys.stderr.write("the job goes on; `jobferry wait` or `jobferry status` picks it up again\n")
+    if out.json_mode:
+        event: dict[str, Any] = {
+            "event": "error",
+            "error": type(exc).__name__,
+            "message": str(exc),
+            "exitCode": code,
+        }
+        if isinstance(exc, JobError):
+            event["jobId"] = exc.job_id
+            if isinstance(exc.last_status, JobStatus):
+                event["lastStatus"] = _status_json(exc.last_status)
+        out.emit(event)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``jobferry`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on errors, --help and --version; we return instead
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE if exc.code else EXIT_OK
+    func = getattr(args, "func", None)
+    if func is None:
+        (getattr(args, "parser", None) or parser).print_help(sys.stderr)
+        return EXIT_USAGE
+    verbose = getattr(args, "verbose", 0)
+    _setup_logging(verbose)
+    out = Output(json_mode=getattr(args, "json", False))
+    try:
+        code: int = func(args, out)
+        return code
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted; any job already submitted goes on\n")
+        return EXIT_INTERRUPTED
+    except JobferryError as exc:
+        code = _exit_code_of(exc)
+        _report(exc, code, out, verbose > 0)
+        return code

@@ -1,0 +1,136 @@
+"""The commands of a job's life: ``train``, ``status``, ``wait`` and ``cancel``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from checkpoint import ModelCheckpoint
+from checkpoint._errors import CheckpointNotFound
+
+from .._jobs import JobRecord
+from .._loading import NotAJobCheckpoint, load_job, read_job_record
+from .._spec import load_spec
+from ._exit_codes import EXIT_OK
+from ._output import Output, _status_json
+from ._waiting import _apply_poll_interval, _wait
+from ._workspaces import _checkpoint_url, _workspace
+
+
+def cmd_train(args: argparse.Namespace, out: Output) -> int:
+    """Submit (or adopt) the job a spec describes; optionally wait for it."""
+    spec = load_spec(args.spec)
+    ws = spec.resolve_workspace(args.workspace)
+    model = spec.build_model(ws)
+    response = model.train(spec.train_request(ws), new=args.new)
+    key = (response.data.archive_path if response.data else None) or ws.bundle_key(
+        spec.plugin_instance, ModelCheckpoint.DEFAULT_HANDLE
+    )
+    job_id = model.job.job_id
+    last = model.record.last_status if model.record else None
+    if out.json_mode:
+        out.emit(
+            {
+                "event": "submitted",
+                "jobId": job_id,
+                "adapter": spec.adapter,
+                "pluginInstance": spec.plugin_instance,
+                "workspace": ws.url,
+                "checkpoint": _checkpoint_url(ws, key),
+                "lastStatus": _status_json(last),
+            }
+        )
+    else:
+        out.line(f"job:        {job_id}")
+        out.line(f"checkpoint: {_checkpoint_url(ws, key)}")
+        if last is not None:
+            # An adopted job's status is already known; show it so a re-run says where the job stands.
+            out.line(f"status:     {out.state(last)}")
+    if not args.wait:
+        return EXIT_OK
+    # After train(): the record's connection (which some adapters persist the poll policy in) is written.
+    _apply_poll_interval(model, args.poll_interval)
+    timeout: float | None = args.timeout
+    return _wait(model, timeout, out)
+
+
+def _record_row(pid: str, record: JobRecord | None, note: str = "") -> list[str]:
+    if record is None:
+        return [pid, "-", "-", note]
+    job = record.job.job_id if record.job else "-"
+    return [pid, record.adapter, job, ""]
+
+
+def cmd_status(args: argparse.Namespace, out: Output) -> int:
+    """One job's live status, or every plugin instance's last known status."""
+    ws = _workspace(args)
+    if args.instance is not None:
+        model = load_job(ws, args.instance, args.handle)
+        status = model.refresh()
+        assert model.record is not None
+        if out.json_mode:
+            out.emit(
+                {
+                    "pluginInstance": args.instance,
+                    "adapter": model.record.adapter,
+                    "jobId": model.job.job_id,
+                    "terminal": status.is_terminal,
+                    "status": _status_json(status),
+                }
+            )
+        else:
+            out.line(f"{args.instance}: job {model.job.job_id} ({model.record.adapter}) {out.state(status)}")
+        return EXIT_OK
+
+    entries: list[dict[str, Any]] = []
+    rows: list[list[str]] = []
+    for pid in ws.list_plugin_instances():
+        entry: dict[str, Any] = {"pluginInstance": pid}
+        try:
+            record = read_job_record(ws, pid)
+        except CheckpointNotFound:
+            entry["note"] = "no default handle"
+            rows.append(_record_row(pid, None, "(no default handle)"))
+        except NotAJobCheckpoint:
+            entry["note"] = "not a job checkpoint"
+            rows.append(_record_row(pid, None, "(not a job checkpoint)"))
+        else:
+            entry.update(
+                adapter=record.adapter,
+                jobId=record.job.job_id if record.job else None,
+                lastStatus=_status_json(record.last_status),
+            )
+            row = _record_row(pid, record)
+            last = record.last_status
+            row[-1] = (
+                f"{out.state(last)}  (as of {last.polled_at.astimezone().strftime('%Y-%m-%d %H:%M:%S')})"
+                if last is not None
+                else "(never polled)"
+            )
+            rows.append(row)
+        entries.append(entry)
+    if out.json_mode:
+        out.emit({"workspace": ws.url, "instances": entries})
+    elif not rows:
+        out.line(f"no plugin instances in {ws.url}")
+    else:
+        out.table(["INSTANCE", "ADAPTER", "JOB", "LAST KNOWN STATUS"], rows)
+    return EXIT_OK
+
+
+def cmd_wait(args: argparse.Namespace, out: Output) -> int:
+    """Wait for a job to end."""
+    model = load_job(_workspace(args), args.instance, args.handle)
+    _apply_poll_interval(model, args.poll_interval)
+    return _wait(model, args.timeout, out)
+
+
+def cmd_cancel(args: argparse.Namespace, out: Output) -> int:
+    """Ask the vendor to cancel a job."""
+    model = load_job(_workspace(args), args.instance, args.handle)
+    status = model.cancel()
+    if out.json_mode:
+        out.emit({"pluginInstance": args.instance, "jobId": model.job.job_id, "status": _status_json(status)})
+    else:
+        out.line(f"cancel requested for job {model.job.job_id}: {out.state(status)}")
+    return EXIT_OK

@@ -1,0 +1,132 @@
+"""The commands of online serving: ``deploy``, ``undeploy`` and ``predict``."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from typing import Any
+
+from .._external import ExternalJobModel
+from .._loading import load_job
+from ._exit_codes import EXIT_OK, UsageError
+from ._inputs import _FORMATS, read_instances
+from ._output import Output
+from ._waiting import _apply_poll_interval
+from ._workspaces import _workspace
+
+
+def _load_deployable(args: argparse.Namespace, method: str) -> ExternalJobModel[Any]:
+    """Load the job, check that its adapter has ``method`` (deploy / undeploy), apply --poll-interval."""
+    model = load_job(_workspace(args), args.instance, args.handle)
+    if not callable(getattr(model, method, None)):
+        adapter = model.record.adapter if model.record is not None else model.adapter_name
+        raise UsageError(
+            f"adapter {adapter} has no online deployment: cannot {method} {args.instance} "
+            f"(its job is {model.job.job_id}; predict may still work)"
+        )
+    _apply_poll_interval(model, args.poll_interval)
+    return model
+
+
+def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
+    """Deploy a trained job's model to an endpoint for online predictions."""
+    options: dict[str, Any] = {}
+    if args.endpoint is not None:
+        options["endpoint"] = args.endpoint
+    if args.machine_type is not None:
+        options["machine_type"] = args.machine_type
+    if args.min_replicas is not None:
+        options["min_replica_count"] = args.min_replicas
+    max_replicas = args.max_replicas if args.max_replicas is not None else args.min_replicas
+    if max_replicas is not None:
+        options["max_replica_count"] = max_replicas
+    if args.min_replicas is not None and max_replicas is not None and args.min_replicas > max_replicas:
+        raise UsageError(
+            f"--min-replicas ({args.min_replicas}) must not exceed --max-replicas ({max_replicas})"
+        )
+    if args.traffic is not None:
+        options["traffic_percentage"] = args.traffic
+    model = _load_deployable(args, "deploy")
+    endpoint = str(model.deploy(**options))  # type: ignore[attr-defined]
+    resources = model.job.resources
+    deployed = resources.get("deployed_model_id")
+    trained = resources.get("model")
+    if out.json_mode:
+        out.emit(
+            {
+                "pluginInstance": args.instance,
+                "endpoint": endpoint,
+                "deployedModelId": deployed,
+                "model": trained,
+            }
+        )
+    else:
+        if trained:
+            out.line(f"model:             {trained}")
+        out.line(f"endpoint:          {endpoint}")
+        out.line(f"deployed model ID: {deployed or '-'}")
+    return EXIT_OK
+
+
+def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
+    """Undeploy a job's model from its endpoint (the endpoint itself is kept)."""
+    model = _load_deployable(args, "undeploy")
+    before = dict(model.job.resources)
+    model.undeploy()  # type: ignore[attr-defined]
+    endpoint = before.get("endpoint")
+    deployed = before.get("deployed_model_id")
+    if out.json_mode:
+        out.emit(
+            {
+                "pluginInstance": args.instance,
+                "endpoint": endpoint,
+                "deployedModelId": deployed,
+                "model": before.get("model"),
+                "undeployed": True,
+            }
+        )
+    else:
+        out.line(f"undeployed model {deployed or '-'} from endpoint {endpoint or '-'} (the endpoint is kept)")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace, out: Output) -> int:
+    """Predict with a trained job: instances in, JSONL predictions out, in order."""
+    parameters: dict[str, Any] | None = None
+    if args.parameters is not None:
+        try:
+            parameters = json.loads(args.parameters)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--parameters is not valid JSON: {exc.msg}") from None
+        if not isinstance(parameters, dict):
+            raise UsageError("--parameters must be a JSON object, e.g. '{\"top_k\": 3}'")
+    source = args.input
+    fmt = args.format
+    if source == "-":
+        fmt = fmt or "jsonl"
+        instances = read_instances(sys.stdin, fmt, "<stdin>")
+    else:
+        if fmt is None:
+            ext = os.path.splitext(source)[1].lower()
+            fmt = _FORMATS.get(ext)
+            if fmt is None:
+                raise UsageError(f"cannot tell the format of {source!r} from its extension; give --format")
+        try:
+            with open(source, newline="" if fmt == "csv" else None, encoding="utf-8") as stream:
+                instances = read_instances(stream, fmt, source)
+        except OSError as exc:
+            raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
+    # Load the job only once the input is known to be good: a typo should not cost a download.
+    model = load_job(_workspace(args), args.instance, args.handle)
+    if not instances:
+        return EXIT_OK
+    predictions = model.run(instances, parameters)
+    buffer = io.StringIO()
+    for prediction in predictions:
+        buffer.write(json.dumps(prediction, ensure_ascii=False, default=str) + "\n")
+    out.stdout.write(buffer.getvalue())
+    out.stdout.flush()
+    return EXIT_OK

@@ -1,0 +1,56 @@
+"""The commands about this installation rather than a workspace: ``adapters`` and ``emulator``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._registry import get_adapter, list_adapters
+from ._exit_codes import EXIT_OK
+from ._output import Output
+
+
+def cmd_adapters(args: argparse.Namespace, out: Output) -> int:
+    """The registered adapters, and whether each can be imported here."""
+    entries = []
+    for name, entry in list_adapters().items():
+        error: str | None = None
+        try:
+            get_adapter(name)
+        except Exception as exc:  # any import failure of a third-party module is worth reporting, not raising
+            error = f"{type(exc).__name__}: {exc}"
+        entries.append(
+            {
+                "name": name,
+                "target": entry.target,
+                "extra": entry.extra,
+                "description": entry.description,
+                "source": entry.source,
+                "importable": error is None,
+                "error": error,
+            }
+        )
+    if out.json_mode:
+        out.emit({"adapters": entries})
+        return EXIT_OK
+    rows: list[list[str]] = []
+    for e in entries:
+        ok = out.style("ok", "green") if e["importable"] else out.style("broken", "red")
+        rows.append([str(e["name"]), ok, str(e["extra"] or "-"), str(e["target"]), str(e["description"])])
+    out.table(["NAME", "IMPORT", "EXTRA", "TARGET", "DESCRIPTION"], rows)
+    for e in entries:
+        if e["error"]:
+            out.line(f"{e['name']}: {e['error']}")
+    return EXIT_OK
+
+
+def cmd_emulator(args: argparse.Namespace, out: Output) -> int:
+    """Run the Vertex AI emulator in the foreground (it imports nothing from google)."""
+    from ..vertex.emulator import main as emulator_main
+
+    argv = [f"--port={args.port}"]
+    argv += [f"--speedup={args.speedup}"] if args.speedup is not None else []
+    argv += [f"--seed={args.seed}"] if args.seed is not None else []
+    argv += [f"--config={args.config}"] if args.config else []
+    for mapping in args.bucket_map:
+        argv += [f"--bucket-map={mapping}"]
+    return emulator_main(argv)

@@ -1,0 +1,96 @@
+"""How commands write: plain or styled text on a terminal, or JSON; and the small formatters they share."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from typing import IO, Any, ClassVar, TextIO
+
+from .._jobs import JobState, JobStatus
+
+
+class Output:
+    """Where and how a command writes: plain or styled text, or JSON.
+
+    Streams are looked up when the command runs (not at import), so redirection and test capture work.
+    """
+
+    _COLORS: ClassVar[dict[str, str]] = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2"}
+
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.stdout: TextIO = sys.stdout
+        self.stderr: TextIO = sys.stderr
+        self.styled = not json_mode and _is_tty(self.stdout) and not _no_color()
+
+    def line(self, text: str = "") -> None:
+        """Write one line of text."""
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def emit(self, obj: dict[str, Any]) -> None:
+        """Write one JSON object on one line."""
+        self.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+        self.stdout.flush()
+
+    def style(self, text: str, color: str) -> str:
+        """``text`` in ``color`` when styling is on, else as is."""
+        return f"\x1b[{self._COLORS[color]}m{text}\x1b[0m" if self.styled else text
+
+    def state(self, status: JobStatus | None) -> str:
+        """A status summary, its state coloured by outcome."""
+        if status is None:
+            return "-"
+        summary = status.summary()
+        color = "green" if status.state is JobState.SUCCEEDED else "red" if status.is_terminal else "yellow"
+        head, _, rest = summary.partition(" ")
+        return self.style(head, color) + (f" {rest}" if rest else "")
+
+    def table(self, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+        """Write aligned columns (the last one unpadded)."""
+        all_rows = [list(header), *(list(r) for r in rows)]
+        widths = [max(len(_strip_ansi(r[i])) for r in all_rows) for i in range(len(header) - 1)]
+        for n, row in enumerate(all_rows):
+            cells = [c + " " * (w - len(_strip_ansi(c))) for c, w in zip(row, widths, strict=False)]
+            text = "  ".join([*cells, row[-1]]).rstrip()
+            self.line(self.style(text, "bold") if n == 0 else text)
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or unusual streams are not terminals
+        return False
+
+
+def _no_color() -> bool:
+    # https://no-color.org: any non-empty value disables colour; a dumb terminal cannot redraw a line.
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _status_json(status: JobStatus | None) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    data: dict[str, Any] = json.loads(status.model_dump_json(exclude_none=True))
+    return data

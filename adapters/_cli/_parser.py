@@ -1,0 +1,249 @@
+"""The argument parser of ``jobferry``: its sub-commands, options, help epilog and argument types."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from ._cmd_checkpoints import cmd_checkpoints_delete, cmd_checkpoints_list, cmd_checkpoints_show
+from ._cmd_jobs import cmd_cancel, cmd_status, cmd_train, cmd_wait
+from ._cmd_serving import cmd_deploy, cmd_predict, cmd_undeploy
+from ._cmd_tools import cmd_adapters, cmd_emulator
+from ._output import Output
+
+EPILOG = """\
+exit codes:
+  0    success (status: the status could be reported, whatever it is)
+  1    the job ended FAILED, CANCELLED or EXPIRED (wait, train --wait), or another jobferry error
+  2    bad usage: options, spec, names, unknown instance or handle, unreadable input, delete refused,
+       deploy/undeploy with an adapter that has no online deployment
+  3    timed out waiting (--timeout); the job itself goes on
+  130  interrupted (Ctrl-C); the job itself goes on
+
+polling:
+  commands that wait (train --wait, wait, deploy, undeploy) poll adaptively; a job loaded from its
+  checkpoint usually polls with the adapter's default policy (first interval 5 s). --poll-interval S
+  polls every S seconds instead.
+
+environment:
+  JOBFERRY_WORKSPACE  the default workspace (a folder or a URL such as gs://bucket/path)
+  NO_COLOR            plain output: no colours, no live line
+"""
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _percentage(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole percentage, got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage in 0..100, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``jobferry``."""
+    from .. import __version__
+
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="jobferry",
+        description="Train models on external services: submit, watch, cancel, deploy and predict with jobs.",
+        epilog=EPILOG,
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"jobferry {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-vv: debug); tracebacks"
+    )
+
+    # -v after the command too; SUPPRESS keeps `jobferry -v status` from being reset by the sub-parser.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common = argparse.ArgumentParser(add_help=False, parents=[verbose])
+    common.add_argument(
+        "--workspace",
+        "-w",
+        metavar="W",
+        help="workspace folder or URL (default: $JOBFERRY_WORKSPACE, else the user data dir)",
+    )
+    from_spec = argparse.ArgumentParser(add_help=False, parents=[verbose])
+    from_spec.add_argument(
+        "--workspace",
+        "-w",
+        metavar="W",
+        help="workspace folder or URL (default: the spec's workspace, else $JOBFERRY_WORKSPACE, else the "
+        "user data dir)",
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON (one object, or JSONL events)")
+    handle = argparse.ArgumentParser(add_help=False)
+    handle.add_argument("--handle", metavar="H", help="checkpoint handle (default: default)")
+    timeout = argparse.ArgumentParser(add_help=False)
+    timeout.add_argument(
+        "--timeout", type=_positive_seconds, metavar="S", help="give up waiting after S seconds (exit 3)"
+    )
+    poll = argparse.ArgumentParser(add_help=False)
+    poll.add_argument(
+        "--poll-interval",
+        type=_positive_seconds,
+        metavar="S",
+        help="poll every S seconds instead of the adaptive policy (a job loaded from its checkpoint "
+        "otherwise starts at the adapter's default, usually 5 s)",
+    )
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(
+        name: str,
+        func: Callable[[argparse.Namespace, Output], int],
+        helptext: str,
+        parents: list[argparse.ArgumentParser],
+        into: Any = sub,
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = into.add_parser(
+            name,
+            help=helptext,
+            description=helptext,
+            parents=parents,
+            epilog=EPILOG,
+            formatter_class=formatter,
+        )
+        p.set_defaults(func=func)
+        return p
+
+    p = add(
+        "train",
+        cmd_train,
+        "submit the job a TOML spec describes (adopting a running one)",
+        [from_spec, as_json, timeout, poll],
+    )
+    p.add_argument("spec", metavar="SPEC", help="the job spec (TOML)")
+    p.add_argument("--wait", action="store_true", help="show progress until the job ends")
+    p.add_argument("--new", action="store_true", help="submit a new job even if one runs for this spec")
+
+    p = add(
+        "status",
+        cmd_status,
+        "poll one job, or list every plugin instance's last known status",
+        [common, as_json, handle],
+    )
+    p.add_argument("instance", nargs="?", metavar="INSTANCE", help="plugin instance (omit to list all)")
+
+    p = add("wait", cmd_wait, "wait for a job to end", [common, as_json, handle, timeout, poll])
+    p.add_argument("instance", metavar="INSTANCE")
+
+    p = add("cancel", cmd_cancel, "ask the vendor to cancel a job", [common, as_json, handle])
+    p.add_argument("instance", metavar="INSTANCE")
+
+    p = add(
+        "deploy",
+        cmd_deploy,
+        "deploy a trained job's model to an endpoint for online predictions (adapters that can)",
+        [common, as_json, handle, poll],
+    )
+    p.add_argument("instance", metavar="INSTANCE")
+    p.add_argument(
+        "--endpoint", metavar="NAME", help="endpoint resource name (default: the job's own, created once)"
+    )
+    p.add_argument("--machine-type", metavar="T", help="serving machine type (default: the adapter's)")
+    p.add_argument("--min-replicas", type=_positive_int, metavar="N", help="minimum replicas (default 1)")
+    p.add_argument(
+        "--max-replicas", type=_positive_int, metavar="N", help="maximum replicas (default: --min-replicas)"
+    )
+    p.add_argument(
+        "--traffic",
+        type=_percentage,
+        metavar="PCT",
+        help="percentage of the endpoint's traffic (default 100)",
+    )
+
+    p = add(
+        "undeploy",
+        cmd_undeploy,
+        "undeploy a job's model from its endpoint (the endpoint is kept)",
+        [common, as_json, handle, poll],
+    )
+    p.add_argument("instance", metavar="INSTANCE")
+
+    p = add(
+        "predict", cmd_predict, "predict with a trained job: JSONL or CSV in, JSONL out", [common, handle]
+    )
+    p.add_argument("instance", metavar="INSTANCE")
+    p.add_argument(
+        "--input", "-i", default="-", metavar="FILE", help="instances file, or - for stdin (default)"
+    )
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=["jsonl", "csv"],
+        help="input format (default: from the extension; jsonl for stdin)",
+    )
+    p.add_argument("--parameters", "-p", metavar="JSON", help="prediction parameters, a JSON object")
+
+    ck = sub.add_parser(
+        "checkpoints",
+        help="list, show or delete checkpoint handles",
+        description="list, show or delete checkpoint handles",
+    )
+    ck.set_defaults(func=None, parser=ck)
+    cks = ck.add_subparsers(dest="action", metavar="ACTION")
+    p = add("list", cmd_checkpoints_list, "plugin instances, or the handles of one", [common, as_json], cks)
+    p.add_argument("instance", nargs="?", metavar="INSTANCE")
+    p = add(
+        "show", cmd_checkpoints_show, "a handle's job.json, or its bundle's files", [common, as_json], cks
+    )
+    p.add_argument("instance", metavar="INSTANCE")
+    p.add_argument("handle", nargs="?", default=None, metavar="HANDLE", help="default: default")
+    p = add(
+        "delete",
+        cmd_checkpoints_delete,
+        "delete a handle (asks at a terminal; elsewhere refuses without --yes)",
+        [common, as_json],
+        cks,
+    )
+    p.add_argument("instance", metavar="INSTANCE")
+    p.add_argument("handle", metavar="HANDLE")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask")
+
+    add("adapters", cmd_adapters, "registered adapters and whether they import", [verbose, as_json])
+
+    p = add(
+        "emulator",
+        cmd_emulator,
+        "serve the offline Vertex AI emulator on 127.0.0.1 until Ctrl-C (prints its URL)",
+        [verbose],
+    )
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    p.add_argument("--speedup", type=float, help="emulated Vertex seconds per real second (default 1)")
+    p.add_argument(
+        "--bucket-map",
+        action="append",
+        default=[],
+        metavar="BUCKET=DIR",
+        help="serve gs://BUCKET from a local folder (repeatable)",
+    )
+    p.add_argument("--seed", type=int, help="seed of resource IDs and fault draws")
+    p.add_argument("--config", metavar="FILE", help="a JSON file of EmulatorConfig fields (flags override)")
+    return parser

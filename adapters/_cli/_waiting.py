@@ -1,0 +1,126 @@
+"""Waiting for a job to end: the ``--poll-interval`` override, the live progress display, the final line."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from .._external import ExternalJobModel
+from .._jobs import JobState, JobStatus
+from .._poll import PollPolicy
+from ._exit_codes import EXIT_ERROR, EXIT_OK
+from ._output import Output, _duration, _status_json
+
+
+def fixed_poll_policy(seconds: float) -> PollPolicy:
+    """A poll policy that waits exactly ``seconds`` between polls (no growth, no jitter)."""
+    return PollPolicy(initial=seconds, maximum=seconds, floor_cap=seconds, multiplier=1, jitter=0)
+
+
+def _apply_poll_interval(model: ExternalJobModel[Any], seconds: float | None) -> None:
+    """Make ``model`` poll every ``seconds`` (``--poll-interval``); ``None`` keeps its own policy.
+
+    Only this process's copy of the config changes: ``job.json`` is not rewritten for it.
+    """
+    if seconds is None:
+        return
+    config = model.require_config()
+    model.config = config.model_copy(update={"poll": fixed_poll_policy(seconds)})
+
+
+class Progress:
+    """Shows a job's status while waiting: a live line on a terminal, else one line (or event) per change.
+
+    Args:
+        out: where to write.
+        job_id: the job being watched.
+    """
+
+    def __init__(self, out: Output, job_id: str) -> None:
+        self.out = out
+        self.job_id = job_id
+        self._started = time.monotonic()
+        self._status: JobStatus | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        if out.styled:
+            # Polls can be minutes apart; redraw so the elapsed time keeps moving in between.
+            self._ticker = threading.Thread(target=self._tick, name="jobferry-progress", daemon=True)
+            self._ticker.start()
+
+    def elapsed(self, status: JobStatus | None = None) -> float:
+        """Seconds since the job was created (when the vendor says), else since waiting began."""
+        created = status.create_time if status is not None else None
+        if created is not None:
+            return (datetime.now(UTC) - created).total_seconds()
+        return time.monotonic() - self._started
+
+    def update(self, status: JobStatus) -> None:
+        """Record a status change and show it."""
+        with self._lock:
+            self._status = status
+            if self.out.json_mode:
+                self.out.emit(
+                    {
+                        "event": "status",
+                        "jobId": self.job_id,
+                        "elapsed": round(self.elapsed(status), 3),
+                        "status": _status_json(status),
+                    }
+                )
+            elif self.out.styled:
+                self._draw()
+            else:
+                self.out.line(f"[{_duration(self.elapsed(status)):>7}] {self.job_id} {status.summary()}")
+
+    def _draw(self) -> None:
+        status = self._status
+        elapsed = self.out.style(_duration(self.elapsed(status)), "dim")
+        text = f"{self.job_id} {self.out.state(status)}  {elapsed}"
+        # \r + "erase line": one line, rewritten in place.
+        self.out.stdout.write(f"\r\x1b[2K{text}")
+        self.out.stdout.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            with self._lock:
+                if self._status is not None:
+                    self._draw()
+
+    def close(self) -> None:
+        """Stop redrawing and end the live line."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            with self._lock:
+                if self._status is not None:
+                    self.out.stdout.write("\n")
+                    self.out.stdout.flush()
+
+
+def _wait(model: ExternalJobModel[Any], timeout: float | None, out: Output) -> int:
+    job_id = model.job.job_id
+    progress = Progress(out, job_id)
+    try:
+        final = model.wait(timeout, on_update=progress.update)
+    finally:
+        progress.close()
+    if out.json_mode:
+        out.emit(
+            {
+                "event": "final",
+                "jobId": job_id,
+                "state": final.state.value,
+                "succeeded": final.state is JobState.SUCCEEDED,
+                "status": _status_json(final),
+            }
+        )
+    else:
+        out.line(f"job {job_id} {out.state(final)}")
+        if final.outputs:
+            out.line(f"outputs: {json.dumps(final.outputs, default=str)}")
+    return EXIT_OK if final.state is JobState.SUCCEEDED else EXIT_ERROR
