@@ -7,6 +7,7 @@ any fsspec backend works (object stores have no append) and concurrent writers n
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -20,6 +21,10 @@ from ._names import validate_name
 from ._workspace import Workspace
 
 STATUS_DIR = "status"
+PRUNE_EVERY = 50
+
+_COUNT_LOCK = threading.Lock()
+_APPENDS: dict[tuple[str, str], int] = {}
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,6 @@ class StatusLog:
         self.workspace = Workspace.coerce(workspace)
         self.plugin_instance_id = validate_name(plugin_instance_id, "plugin instance ID")
         self.keep = keep
-        self._appends = 0
 
     def __repr__(self) -> str:
         return f"StatusLog({self.workspace.url!r}, {self.plugin_instance_id!r})"
@@ -66,9 +70,12 @@ class StatusLog:
         record = {"at": datetime.fromtimestamp(now / 1e9, UTC).isoformat(), "data": data}
         name = f"{now:020d}-{uuid.uuid4().hex[:8]}.json"
         self.workspace.write_bytes(f"{self._dir}/{name}", json.dumps(record).encode())
-        self._appends += 1
-        # Pruning lists the folder, so do it now and then rather than on every post.
-        if self._appends % 50 == 0:
+        # Pruning lists the folder, so do it now and then rather than on every post. Count posts per log
+        # across instances: callers often build a fresh StatusLog for each post.
+        with _COUNT_LOCK:
+            key = (self.workspace.url, self.plugin_instance_id)
+            _APPENDS[key] = count = _APPENDS.get(key, 0) + 1
+        if count % PRUNE_EVERY == 0:
             self.prune()
 
     def prune(self) -> None:

@@ -145,3 +145,13 @@ def test_status_log_prunes_to_keep(workspace: Workspace) -> None:
         log.append({"i": i})
     log.prune()
     assert [r.data["i"] for r in log.read()] == [3, 4, 5]
+
+
+def test_status_log_prunes_even_when_each_post_uses_a_fresh_log(workspace: Workspace) -> None:
+    from checkpoint._status_log import PRUNE_EVERY
+
+    for i in range(PRUNE_EVERY):
+        StatusLog(workspace, "fresh", keep=3).append({"i": i})
+    assert [r.data["i"] for r in StatusLog(workspace, "fresh").read()] == list(
+        range(PRUNE_EVERY - 3, PRUNE_EVERY)
+    )
