@@ -14,6 +14,7 @@ from adapters._messages import TaskState
 from adapters.vertex import PIPELINE_STATES, VertexModel
 from checkpoint import Workspace
 from checkpoint._errors import AuthError, InvalidJobSpec, JobNotFound
+from tests.contract import JOB_JSON_KEYS
 from tests.vertex.conftest import (
     ALT,
     BASE,
@@ -246,16 +247,7 @@ def test_reload_from_the_checkpoint_then_refresh(
     assert fake.of("GET", PIPELINE_ROUTE)[-1].path == f"/v1/{model.job.job_id}"
 
 
-JOB_JSON = {
-    "format",
-    "adapter",
-    "adapterVersion",
-    "job",
-    "connection",
-    "credentials",
-    "submissionKey",
-    "specHash",
-}
+JOB_JSON = JOB_JSON_KEYS - {"lastStatus"}  # before the first poll
 
 
 def read_job_json(family: Family, ws: Workspace) -> dict[str, Any]:

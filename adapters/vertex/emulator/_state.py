@@ -127,15 +127,7 @@ class State:
     def script_next(
         self, outcome: Outcome, kind: str | None = None, count: int = 1, message: str | None = None
     ) -> None:
-        """Scripts the outcome of the next ``count`` jobs created (of ``kind``, or of any kind).
-
-        Args:
-            outcome: ``succeed``, ``fail`` (the job runs, then ends FAILED) or ``pause`` (it runs half its
-                time, then stays PAUSED).
-            kind: ``trainingPipelines``, ``customJobs`` or ``batchPredictionJobs``; None for any.
-            count: how many jobs the script applies to.
-            message: the error message of failed jobs.
-        """
+        """Scripts the outcome of the next ``count`` jobs created (see :meth:`Jobs.script_next`)."""
         self._jobs.script_next(outcome, kind, count, message)
 
     # -- jobs -------------------------------------------------------------------------------------------
