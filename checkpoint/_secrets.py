@@ -1,5 +1,9 @@
 """The secret guard: refuse to publish a checkpoint folder that holds credential material.
 
+One detector, two entry points: :func:`find_secret` scans the files of a folder, :func:`looks_like_secret`
+a single string (the credential references in ``adapters`` use it to refuse key material where a
+reference is expected), so both agree on what a secret looks like.
+
 Files are streamed in 1 MiB windows that overlap by more than the longest pattern, so a secret straddling
 a chunk boundary is still found. Each pattern is gated by a plain substring test (``bytes.__contains__``
 runs at several GB/s) so that the regular expressions only run on the rare windows that could match.
@@ -7,6 +11,8 @@ runs at several GB/s) so that the regular expressions only run on the rare windo
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import stat
@@ -76,6 +82,15 @@ def _kind(clues: set[str]) -> str | None:
     return None
 
 
+def _clues(data: bytes) -> set[str]:
+    """The clues the probes find in ``data``; a literal gate first, then its regular expressions."""
+    found: set[str] = set()
+    for probe in _PROBES:
+        if probe.literal in data:
+            found.update(clue for clue, pattern in probe.confirms if pattern.search(data))
+    return found
+
+
 def _scan_file(path: str) -> str | None:
     """Return the kind of secret in the file at ``path``, or None; reads it in overlapping windows."""
     clues: set[str] = set()
@@ -83,13 +98,54 @@ def _scan_file(path: str) -> str | None:
     with open(path, "rb") as src:
         while chunk := src.read(_CHUNK):
             window = tail + chunk
-            for probe in _PROBES:
-                if probe.literal in window:
-                    clues.update(clue for clue, pattern in probe.confirms if pattern.search(window))
+            clues |= _clues(window)
             kind = _kind(clues)
             if kind:
                 return kind
             tail = window[-_OVERLAP:]
+    return None
+
+
+# A whole string of base64 (either alphabet), long enough to wrap a key; checked only by looks_like_secret.
+_BASE64ISH = re.compile(rb"[A-Za-z0-9+/=_-]{64,}")
+
+
+def _judge(data: bytes) -> str | None:
+    """The kind of secret ``data`` holds, or, failing a whole one, a part of a credentials file; or None.
+
+    A file is flagged only for a whole secret (a file merely mentioning ``"private_key":`` is fine), but a
+    single string holding such a field (an error message, a value offered as a path) is suspect already.
+    """
+    clues = _clues(data)
+    kind = _kind(clues)
+    if kind is not None:
+        return kind
+    return "part of a credentials file" if clues else None
+
+
+def looks_like_secret(text: str) -> str | None:
+    """What kind of credential material ``text`` holds, or None if it looks like an ordinary string.
+
+    The probes of :func:`find_secret` run on the string, and also on what it decodes to when the whole
+    string is base64 (a key pasted base64-encoded, as some CI systems store them). A field of a credentials
+    file on its own (e.g. ``"private_key": ...``) counts here, unlike in a file scan. The result is a
+    description such as ``"a PEM private key"`` or ``"base64-encoded key material (a Google
+    service-account key)"``; it never quotes ``text``.
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    found = _judge(data)
+    if found is not None:
+        return found
+    stripped = data.strip()
+    if _BASE64ISH.fullmatch(stripped):
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                decoded = decode(stripped + b"=" * (-len(stripped) % 4))
+            except (binascii.Error, ValueError):
+                continue
+            found = _judge(decoded)
+            if found is not None:
+                return f"base64-encoded key material ({found})"
     return None
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from checkpoint._errors import SecretInCheckpoint
-from checkpoint._secrets import assert_no_secrets, find_secret
+from checkpoint._secrets import assert_no_secrets, find_secret, looks_like_secret
 
 _MIB = 1024 * 1024
 _DASHES = "-" * 5
@@ -161,3 +161,65 @@ def test_symlinks_and_fifos_are_skipped(tmp_path: Path) -> None:
 def test_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError, match="nope"):
         find_secret(tmp_path / "nope")
+
+
+# ------------------------------------------------------------------------------------ single strings
+
+
+@pytest.mark.parametrize("kind", sorted(_SECRETS))
+def test_looks_like_secret_agrees_with_the_file_scan(kind: str, tmp_path: Path) -> None:
+    make, description = _SECRETS[kind]
+    text = make()
+    (tmp_path / "creds.txt").write_text(text)
+    found = find_secret(tmp_path)
+    assert found is not None
+    assert looks_like_secret(text) == found[1]
+    assert description in (looks_like_secret("  " + text + "\n") or "")
+
+
+@pytest.mark.parametrize("kind", sorted(_SECRETS))
+def test_looks_like_secret_sees_through_base64(kind: str) -> None:
+    make, description = _SECRETS[kind]
+    raw = make().encode()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = encode(raw).decode()
+        found = looks_like_secret(encoded)
+        assert found is not None and found.startswith("base64-encoded")
+        assert description in found
+        assert looks_like_secret(encoded.rstrip("=")) == found  # padding dropped
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"private_key": "x"}',
+        '"refresh_token" : "ya29-something"',
+        '{"type": "service_' + 'account"}',
+    ],
+)
+def test_looks_like_secret_flags_a_lone_credentials_field(text: str, tmp_path: Path) -> None:
+    assert looks_like_secret(text) == "part of a credentials file"
+    assert looks_like_secret(base64.b64encode(text.encode() * 4).decode()) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "adc",
+        "/keys/sa.json",
+        "file:/keys/sa.json",
+        "env:GOOGLE_APPLICATION_CREDENTIALS",
+        "trainer@my-project.iam.gserviceaccount.com",
+        "https://www.googleapis.com/auth/cloud-platform",
+        "A" * 200,
+        base64.b64encode(os.urandom(300)).decode(),
+        base64.b64encode(b"just some ordinary text that happens to be encoded" * 3).decode(),
+        _BENIGN["prose"],
+        _BENIGN["public_key"],
+        _BENIGN["aws_reference"],
+        "\ud800 lone surrogate",
+    ],
+)
+def test_looks_like_secret_passes_ordinary_strings(text: str) -> None:
+    assert looks_like_secret(text) is None
