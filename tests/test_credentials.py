@@ -12,9 +12,18 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from adapters._credentials import CredentialRef, InvalidCredentialRef
+from adapters._credentials import (
+    AnonymousRef,
+    ApplicationDefaultRef,
+    CredentialRef,
+    EnvVarRef,
+    ImpersonationRef,
+    InvalidCredentialRef,
+    ServiceAccountFileRef,
+)
+from adapters.vertex._google_auth import resolve_google
 from checkpoint._errors import CredentialError, JobferryError, MissingDependency
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,6 +143,66 @@ def test_validates_from_dict_with_either_spelling() -> None:
     assert CredentialRef.model_validate(camel) == expected
     assert CredentialRef.model_validate(snake) == expected
     assert expected.source == CredentialRef.application_default()
+
+
+_KIND_CLASSES = {
+    "application_default": ApplicationDefaultRef,
+    "service_account_file": ServiceAccountFileRef,
+    "env_var": EnvVarRef,
+    "impersonation": ImpersonationRef,
+    "anonymous": AnonymousRef,
+}
+
+
+@pytest.mark.parametrize("ref", ALL_REFS, ids=repr)
+def test_each_kind_is_its_own_class(ref: CredentialRef) -> None:
+    assert type(ref) is _KIND_CLASSES[ref.kind]
+    assert isinstance(ref, CredentialRef)
+    wire = ref.model_dump(mode="json")
+    assert type(CredentialRef.model_validate(wire)) is type(ref)
+    assert type(CredentialRef.model_validate_json(ref.model_dump_json())) is type(ref)
+    assert CredentialRef.model_validate(ref) is ref
+    assert CredentialRef(**wire) == ref  # the base builds the right kind, too
+    assert type(ref).model_validate(wire) == ref  # and so does the kind's own class
+
+
+class _Config(BaseModel):
+    credentials: CredentialRef = Field(default_factory=CredentialRef.application_default)
+
+
+@pytest.mark.parametrize("ref", ALL_REFS, ids=repr)
+def test_a_field_typed_credential_ref_holds_any_kind(ref: CredentialRef) -> None:
+    config = _Config(credentials=ref)
+    assert config.credentials is ref
+    wire = config.model_dump(mode="json")
+    assert wire == {"credentials": ref.model_dump(mode="json")}  # every field of the kind, nested too
+    again = _Config.model_validate_json(config.model_dump_json())
+    assert again == config and type(again.credentials) is type(ref)
+    assert _Config.model_validate({"credentials": ref.model_dump()}).credentials == ref
+    assert _Config().credentials == CredentialRef.application_default()
+    from_string = _Config.model_validate({"credentials": "env:JF_KEY"})
+    assert from_string.credentials == CredentialRef.env_var("JF_KEY")
+
+
+def test_a_field_typed_credential_ref_explains_a_bad_reference() -> None:
+    with pytest.raises(ValidationError, match=r"unknown credential kind 'bogus'.*'anonymous'"):
+        _Config.model_validate({"credentials": {"kind": "bogus"}})
+    with pytest.raises(ValidationError, match="kind 'service_account_file' needs 'path'"):
+        _Config.model_validate({"credentials": {"kind": "service_account_file"}})
+    with pytest.raises(ValidationError, match="unknown credential reference 'gcloud'"):
+        _Config.model_validate({"credentials": "gcloud"})
+
+
+def test_a_kind_takes_only_its_own_fields() -> None:
+    assert set(AnonymousRef.model_fields) == {"kind"}
+    assert set(EnvVarRef.model_fields) == {"kind", "name", "scopes", "quota_project"}
+    with pytest.raises(ValidationError, match="'lifetime' does not apply"):
+        ServiceAccountFileRef.model_validate({"path": "/k.json", "lifetime": 60})
+    # None stands for "not given", as in the wire form, which leaves None fields out.
+    assert CredentialRef.model_validate({"kind": "anonymous", "path": None}) == CredentialRef.anonymous()
+    assert CredentialRef.model_validate(
+        {"kind": "impersonation", "targetPrincipal": TARGET, "source": None}
+    ) == CredentialRef.impersonation(TARGET)
 
 
 def test_frozen() -> None:
@@ -339,13 +408,13 @@ def test_key_file_path_expands_user(key_file: Path, monkeypatch: pytest.MonkeyPa
 def test_missing_file_names_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "nowhere" / "sa.json"
     ref = CredentialRef.service_account_file(missing)
-    for call in (ref.key_file_path, ref.resolve_google):
+    for call in (ref.key_file_path, lambda: resolve_google(ref)):
         with pytest.raises(CredentialError, match="does not exist") as info:
             call()
         assert str(missing) in str(info.value)
     monkeypatch.setenv("JF_TEST_KEY", str(missing))
     with pytest.raises(CredentialError) as info:
-        CredentialRef.env_var("JF_TEST_KEY").resolve_google()
+        resolve_google(CredentialRef.env_var("JF_TEST_KEY"))
     assert str(missing) in str(info.value) and "JF_TEST_KEY" in str(info.value)
     with pytest.raises(CredentialError, match="not a file"):
         CredentialRef.service_account_file(tmp_path).key_file_path()
@@ -358,7 +427,7 @@ def test_unset_env_var_names_the_variable(value: str | None, monkeypatch: pytest
     else:
         monkeypatch.setenv("JF_TEST_UNSET_KEY", value)
     ref = CredentialRef.env_var("JF_TEST_UNSET_KEY")
-    for call in (ref.key_file_path, ref.resolve_google):
+    for call in (ref.key_file_path, lambda: resolve_google(ref)):
         with pytest.raises(CredentialError, match="JF_TEST_UNSET_KEY is not set"):
             call()
 
@@ -368,7 +437,7 @@ def test_env_var_holding_key_content_is_refused(
 ) -> None:
     monkeypatch.setenv("JF_TEST_KEY", json.dumps(_key_info(private_key_pem)))
     with pytest.raises(CredentialError, match="JF_TEST_KEY holds JSON") as info:
-        CredentialRef.env_var("JF_TEST_KEY").resolve_google()
+        resolve_google(CredentialRef.env_var("JF_TEST_KEY"))
     _assert_no_key(str(info.value), private_key_pem)
 
 
@@ -385,7 +454,7 @@ def test_resolves_a_real_key_file(
         CredentialRef.parse("env:JF_TEST_KEY"),
     ]
     for ref in refs:
-        credentials = ref.resolve_google()
+        credentials = resolve_google(ref)
         assert isinstance(credentials, service_account.Credentials)
         assert credentials.service_account_email == SA_EMAIL
         assert credentials.scopes == ["https://www.googleapis.com/auth/cloud-platform"]
@@ -397,10 +466,10 @@ def test_resolves_a_real_key_file(
 
 def test_scopes_and_quota_project(key_file: Path) -> None:
     read_only = "https://www.googleapis.com/auth/devstorage.read_only"
-    credentials = CredentialRef.service_account_file(key_file).resolve_google(scopes=[read_only])
+    credentials = resolve_google(CredentialRef.service_account_file(key_file), scopes=[read_only])
     assert credentials.scopes == [read_only]
     ref = CredentialRef.service_account_file(key_file, scopes=[read_only], quota_project="billing-project")
-    credentials = ref.resolve_google()  # the reference's own scopes win over the default
+    credentials = resolve_google(ref)  # the reference's own scopes win over the default
     assert credentials.scopes == [read_only]
     assert credentials.quota_project_id == "billing-project"
 
@@ -418,7 +487,7 @@ def test_malformed_key_file_does_not_echo_content(tmp_path: Path, content: str) 
     path = tmp_path / "sa.json"
     path.write_text(content)
     with pytest.raises(CredentialError) as info:
-        CredentialRef.service_account_file(path).resolve_google()
+        resolve_google(CredentialRef.service_account_file(path))
     message = str(info.value)
     assert str(path) in message
     assert "TOPSECRETBYTES" not in message and SECRET_MARKER not in message
@@ -437,7 +506,7 @@ def test_key_file_with_broken_private_key_does_not_echo_it(tmp_path: Path, priva
         path = tmp_path / "sa.json"
         path.write_text(json.dumps(info_dict))
         with pytest.raises(CredentialError) as info:
-            CredentialRef.service_account_file(path).resolve_google()
+            resolve_google(CredentialRef.service_account_file(path))
         _assert_no_key(str(info.value), private_key_pem)
         _assert_no_key(str(info.value), broken)
         assert info.value.__cause__ is None
@@ -446,14 +515,14 @@ def test_key_file_with_broken_private_key_does_not_echo_it(tmp_path: Path, priva
 def test_anonymous_resolves_to_anonymous_credentials() -> None:
     from google.auth.credentials import AnonymousCredentials
 
-    assert isinstance(CredentialRef.anonymous().resolve_google(), AnonymousCredentials)
+    assert isinstance(resolve_google(CredentialRef.anonymous()), AnonymousCredentials)
 
 
 def test_adc_via_environment(key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from google.oauth2 import service_account
 
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
-    credentials = CredentialRef.application_default(quota_project="billing-project").resolve_google()
+    credentials = resolve_google(CredentialRef.application_default(quota_project="billing-project"))
     assert isinstance(credentials, service_account.Credentials)
     assert credentials.service_account_email == SA_EMAIL
     assert credentials.quota_project_id == "billing-project"
@@ -472,9 +541,9 @@ def test_adc_passes_scopes_and_quota_project(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(google.auth, "default", fake_default)
     ref = CredentialRef.application_default(scopes=["https://example.com/scope"], quota_project="qp-project")
-    assert ref.resolve_google() is sentinel
+    assert resolve_google(ref) is sentinel
     assert calls == [{"scopes": ["https://example.com/scope"], "quota_project_id": "qp-project"}]
-    assert CredentialRef.application_default().resolve_google(["s1"]) is sentinel
+    assert resolve_google(CredentialRef.application_default(), ["s1"]) is sentinel
     assert calls[-1] == {"scopes": ["s1"], "quota_project_id": None}
 
 
@@ -487,7 +556,7 @@ def test_adc_failure_becomes_credential_error(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(google.auth, "default", no_credentials)
     with pytest.raises(CredentialError, match="application default credentials could not be loaded") as info:
-        CredentialRef.application_default().resolve_google()
+        resolve_google(CredentialRef.application_default())
     assert "Your default credentials were not found" in str(info.value)
     assert isinstance(info.value.__cause__, DefaultCredentialsError)
 
@@ -497,7 +566,7 @@ def test_adc_with_malformed_file_does_not_echo_it(tmp_path: Path, monkeypatch: p
     path.write_text("{" + PEM_HEADER + "\nTOPSECRETBYTES")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
     with pytest.raises(CredentialError) as info:
-        CredentialRef.application_default().resolve_google()
+        resolve_google(CredentialRef.application_default())
     assert "TOPSECRETBYTES" not in str(info.value) and SECRET_MARKER not in str(info.value)
     assert info.value.__cause__ is None
 
@@ -513,7 +582,7 @@ def test_impersonation_builds_without_network(key_file: Path) -> None:
         lifetime=900,
         scopes=["https://www.googleapis.com/auth/devstorage.read_only"],
     )
-    credentials = ref.resolve_google()
+    credentials = resolve_google(ref)
     assert isinstance(credentials, impersonated_credentials.Credentials)
     assert credentials.service_account_email == TARGET
     assert credentials._target_scopes == ["https://www.googleapis.com/auth/devstorage.read_only"]
@@ -529,7 +598,7 @@ def test_impersonation_with_default_source(monkeypatch: pytest.MonkeyPatch, key_
     from google.auth import impersonated_credentials
 
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
-    credentials = CredentialRef.parse(f"impersonate:{TARGET}").resolve_google()
+    credentials = resolve_google(CredentialRef.parse(f"impersonate:{TARGET}"))
     assert isinstance(credentials, impersonated_credentials.Credentials)
     assert credentials.service_account_email == TARGET
 
@@ -537,7 +606,7 @@ def test_impersonation_with_default_source(monkeypatch: pytest.MonkeyPatch, key_
 def test_impersonation_source_failure_names_the_source(tmp_path: Path) -> None:
     missing = tmp_path / "missing.json"
     with pytest.raises(CredentialError, match="does not exist") as info:
-        CredentialRef.impersonation(TARGET, CredentialRef.service_account_file(missing)).resolve_google()
+        resolve_google(CredentialRef.impersonation(TARGET, CredentialRef.service_account_file(missing)))
     assert str(missing) in str(info.value)
 
 
@@ -546,7 +615,7 @@ def test_missing_google_auth_raises_missing_dependency(monkeypatch: pytest.Monke
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "google.auth", None)  # makes `import google.auth` fail
     with pytest.raises(MissingDependency, match=r"jobferry\[vertex\]") as info:
-        CredentialRef.anonymous().resolve_google()
+        resolve_google(CredentialRef.anonymous())
     assert info.value.module == "google.auth"
 
 
@@ -562,6 +631,7 @@ _IMPORT_CHECK = textwrap.dedent(
     sys.path.insert(0, root)
     if mode == "package":
         import adapters._credentials
+        import adapters.vertex._google_auth
     else:  # load the file directly, with bare packages so no sibling __init__ runs
         for package in ("adapters", "checkpoint"):
             module = types.ModuleType(package)

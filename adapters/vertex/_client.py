@@ -15,6 +15,7 @@ from typing import Any
 from checkpoint._errors import MissingDependency, SpecError
 
 from .._credentials import CredentialRef
+from ._google_auth import resolve_google
 
 
 def aiplatform_v1() -> ModuleType:
@@ -82,7 +83,7 @@ class VertexClients:
         self.api_endpoint = api_endpoint or f"{location}-aiplatform.googleapis.com"
         self.transport = transport
         self.v1 = aiplatform_v1()
-        self._credentials = credentials.resolve_google()
+        self._credentials = resolve_google(credentials)
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._session: Any = None
