@@ -219,13 +219,13 @@ class CredentialRef(BaseModel):
         own: dict[str, str] = {}
         for name, info in cls.model_fields.items():
             own[name] = own[info.alias or name] = name
-        data = {key: value for key, value in data.items() if not (value is None and key in _all_fields())}
+        data = {key: value for key, value in data.items() if not (value is None and key in _ALL_FIELDS)}
         kind = cls.model_fields["kind"].default
         for key in data:
-            if key not in own and key in _all_fields():
+            if key not in own and key in _ALL_FIELDS:
                 takes = ", ".join(repr(f) for f in cls.model_fields if f != "kind") or "no other fields"
                 raise InvalidCredentialRef(
-                    f"field {_all_fields()[key]!r} does not apply to a credential reference of kind "
+                    f"field {_ALL_FIELDS[key]!r} does not apply to a credential reference of kind "
                     f"{kind!r} (it takes {takes})"
                 )
         given = {own[key] for key in data if key in own}
@@ -558,27 +558,18 @@ class AnonymousRef(CredentialRef):
         return "anonymous (no credentials)"
 
 
-_KIND_MODELS: Final[tuple[type[CredentialRef], ...]] = (
-    ApplicationDefaultRef,
-    ServiceAccountFileRef,
-    EnvVarRef,
-    ImpersonationRef,
-    AnonymousRef,
-)
+_KIND_UNION = ApplicationDefaultRef | ServiceAccountFileRef | EnvVarRef | ImpersonationRef | AnonymousRef
+_KIND_MODELS: Final[tuple[type[CredentialRef], ...]] = get_args(_KIND_UNION)
 assert tuple(m.model_fields["kind"].default for m in _KIND_MODELS) == KINDS
 
-
-_ALL_FIELDS: dict[str, str] = {}
-
-
-def _all_fields() -> dict[str, str]:
-    """Every field name and alias of any kind (except ``kind``), mapped to the field name."""
-    if not _ALL_FIELDS:
-        for model in _KIND_MODELS:
-            for name, info in model.model_fields.items():
-                if name != "kind":
-                    _ALL_FIELDS[name] = _ALL_FIELDS[info.alias or name] = name
-    return _ALL_FIELDS
+# Every field name and alias of any kind (but ``kind``), mapped to the field's name.
+_ALL_FIELDS: Final[dict[str, str]] = {
+    key: name
+    for model in _KIND_MODELS
+    for name, info in model.model_fields.items()
+    if name != "kind"
+    for key in (name, info.alias or name)
+}
 
 
 def _prepare(data: Any) -> Any:
@@ -597,10 +588,7 @@ def _prepare(data: Any) -> Any:
 
 
 _AnyCredentialRef = Annotated[
-    Annotated[
-        ApplicationDefaultRef | ServiceAccountFileRef | EnvVarRef | ImpersonationRef | AnonymousRef,
-        Field(discriminator="kind"),
-    ],
+    Annotated[_KIND_UNION, Field(discriminator="kind")],
     BeforeValidator(_prepare),
 ]
 

@@ -351,6 +351,22 @@ def test_key_material_is_refused_and_never_echoed(private_key_pem: str) -> None:
             _assert_no_key(repr(verr.value.errors(include_input=False)), private_key_pem)
 
 
+def test_key_material_is_what_the_checkpoint_guard_calls_a_secret() -> None:
+    """One detector: whatever the checkpoint secret guard flags is refused as a reference too."""
+    from checkpoint._secrets import looks_like_secret
+
+    aws = "aws_secret_access_key = " + "Ab1/" * 10
+    oauth = json.dumps({"client_secret": "fake-secret", "refresh_token": "1//" + "x" * 30})
+    for material in (aws, oauth, "/keys/" + aws):
+        assert looks_like_secret(material) is not None
+        with pytest.raises(InvalidCredentialRef, match="not shown") as info:
+            CredentialRef.service_account_file(material)
+        assert "Ab1/Ab1/" not in str(info.value) and "fake-secret" not in str(info.value)
+        with pytest.raises(ValidationError) as verr:
+            CredentialRef.model_validate(material)
+        assert "Ab1/Ab1/" not in str(verr.value) and "fake-secret" not in str(verr.value)
+
+
 def test_overlong_path_is_refused() -> None:
     with pytest.raises(InvalidCredentialRef, match="4097 characters long"):
         CredentialRef.service_account_file("/" + "a" * 4096)
