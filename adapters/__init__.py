@@ -51,13 +51,16 @@ from .trainable_model import ConfigType, TrainableModel
 
 if TYPE_CHECKING:
     from ._clock import Clock, FakeClock, SystemClock
+    from ._connection import Connection, ExternalJobConfig, Policies
     from ._credentials import CredentialRef
-    from ._external import ExternalJobConfig, ExternalJobModel
+    from ._external import ExternalJobModel
+    from ._handle import JobHandle, PollLoop
     from ._jobs import JobErrorInfo, JobRecord, JobRef, JobState, JobStatus, StateTable
     from ._loading import load_job
     from ._poll import PollPolicy, RateLimiter
     from ._registry import get_adapter, list_adapters, register_adapter
     from ._retry import RetryPolicy
+    from ._serving import OnlinePredictions, Predicting, Serving
     from ._watch import JobWatcher
 
 __version__ = "0.1.0"
@@ -67,9 +70,13 @@ _LAZY = {
     "Clock": "._clock",
     "FakeClock": "._clock",
     "SystemClock": "._clock",
+    "Connection": "._connection",
+    "ExternalJobConfig": "._connection",
+    "Policies": "._connection",
     "CredentialRef": "._credentials",
-    "ExternalJobConfig": "._external",
     "ExternalJobModel": "._external",
+    "JobHandle": "._handle",
+    "PollLoop": "._handle",
     "JobErrorInfo": "._jobs",
     "JobRecord": "._jobs",
     "JobRef": "._jobs",
@@ -83,6 +90,9 @@ _LAZY = {
     "list_adapters": "._registry",
     "register_adapter": "._registry",
     "RetryPolicy": "._retry",
+    "OnlinePredictions": "._serving",
+    "Predicting": "._serving",
+    "Serving": "._serving",
     "JobWatcher": "._watch",
 }
 
@@ -109,6 +119,7 @@ __all__ = [
     "Clock",
     "ConfigType",
     "Conflict",
+    "Connection",
     "CredentialError",
     "CredentialRef",
     "ExternalJobConfig",
@@ -120,6 +131,7 @@ __all__ = [
     "JobError",
     "JobErrorInfo",
     "JobFailed",
+    "JobHandle",
     "JobNotFound",
     "JobRecord",
     "JobRef",
@@ -129,16 +141,21 @@ __all__ = [
     "JobWatcher",
     "JobferryError",
     "MissingDependency",
+    "OnlinePredictions",
     "OutcomeUnknown",
     "PermanentError",
     "PluginRequest",
     "PluginRequestContext",
+    "Policies",
+    "PollLoop",
     "PollPolicy",
+    "Predicting",
     "PredictionError",
     "QuotaExceeded",
     "RateLimiter",
     "RetryPolicy",
     "SecretInCheckpoint",
+    "Serving",
     "SpecError",
     "StateTable",
     "SystemClock",

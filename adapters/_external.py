@@ -1,51 +1,48 @@
-"""ExternalJobModel: a TrainableModel whose training runs on a third-party service.
+"""ExternalJobModel: the TrainableModel face of a job that runs on a third-party service.
 
-A vendor adapter implements five small methods -- ``submit_job``, ``describe_job`` (one vendor call, no
-retries), ``cancel_job``, ``predict_chunk`` and ``find_job`` (by submission key) -- plus ``connect`` to build
-its client. Everything else is written once here: exactly-once submission, persistence of the job reference
-before ``train`` returns, retries, adaptive rate-limited polling, chunked concurrent predictions and status
-reporting.
+The model composes three parts and writes only what joins them:
 
-Exactly-once submission::
+- the adapter's **vendor contract** -- ``connect``, ``submit_job``, ``describe_job`` (one call, no
+  retries), ``cancel_job``, ``find_job`` (by submission key) -- reached through a validated, typed
+  :class:`~adapters._connection.Connection`;
+- a :class:`~adapters._handle.JobHandle` for the job, which owns the one poll loop;
+- :class:`~adapters._submission.Submitter`, exactly-once submission.
 
-    1. intent record {submission key, spec hash} -> workspace   (before any vendor call)
-    2. create at the vendor, labelled with the key                (retried; before each retry and after a
-                                                                   lost response: look the key up first)
-    3. job.json (job reference + credential reference) -> the plugin instance's "default" handle
+Its own part is the checkpoint record (``job.json``) and the original contract's ``train`` /
+``train_status``. Online predictions are a capability (:mod:`adapters._serving`), not part of the base.
+
+The **protected engine API** for adapters -- documented, stable, no leading underscore -- is
+``call`` (a vendor call with the retry policy), ``poll_call`` (rate-limited too), ``wait_for`` (the poll
+loop over any status check), ``limiter``, ``update_job`` (merge resources into the job record and
+persist it), ``persist``, ``location`` (where the checkpoint goes), ``connection`` and ``policies``.
+Names starting with ``_`` are the engine's own.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import logging
-import uuid
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from checkpoint import ModelCheckpoint, StatusLog, Workspace
-from checkpoint._errors import (
-    JobFailed,
-    JobferryError,
-    JobNotFound,
-    JobTimeout,
-    OutcomeUnknown,
-    PredictionError,
-    SpecError,
-    TransientError,
-    VendorError,
-)
+from checkpoint import ModelCheckpoint, StatusLog, Workspace, validate_name
+from checkpoint._errors import JobFailed, JobferryError, SpecError
 
-from ._chunking import Chunk, plan_chunks
 from ._clock import SYSTEM_CLOCK, Clock
-from ._credentials import CredentialRef
+from ._connection import (
+    Connection,
+    ExternalJobConfig,
+    Policies,
+    connection_class_of,
+    connection_from,
+    connection_from_record,
+    describe_validation,
+    job_fields,
+)
+from ._handle import JobHandle, PollLoop
 from ._jobs import JobRecord, JobRef, JobState, JobStatus
 from ._messages import (
     InvocableResponse,
@@ -55,78 +52,32 @@ from ._messages import (
     TrainPluginInput,
     TrainPluginOutput,
 )
-from ._poll import PollPolicy, RateLimiter, limiter_for
-from ._retry import RetryPolicy
+from ._poll import RateLimiter, limiter_for
+from ._submission import IntentStore, Submitter, describe_or_none, new_submission_key, spec_hash
 from .trainable_model import TrainableModel
 
 log = logging.getLogger(__name__)
 
+__all__ = ["JOB_FILE", "ExternalJobConfig", "ExternalJobModel", "new_submission_key", "spec_hash"]
+
 JOB_FILE = "job.json"
-INTENTS_DIR = "intents"
-ADOPTABLE = frozenset(
-    {JobState.QUEUED, JobState.PENDING, JobState.RUNNING, JobState.PAUSED, JobState.UNKNOWN}
-    | {JobState.CANCELLING, JobState.SUCCEEDED}
-)
-
-
-class ExternalJobConfig(BaseModel):
-    """Settings every external-job adapter shares; adapters subclass it with their own fields.
-
-    Attributes:
-        credentials: a reference to the credentials (never the key itself).
-        retry: the retry policy of every vendor call.
-        poll: the polling policy of ``wait`` / ``watch``.
-        requests_per_minute: the vendor's quota for status calls, shared by every job in this process.
-        predictions_per_minute: the vendor's quota for prediction requests.
-        max_instances_per_request: the most instances one prediction request carries.
-        max_request_bytes: the largest prediction request body.
-        max_concurrency: prediction requests in flight at once.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    credentials: CredentialRef = Field(default_factory=CredentialRef.application_default)
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    poll: PollPolicy = Field(default_factory=PollPolicy)
-    requests_per_minute: float = Field(default=600.0, gt=0)
-    predictions_per_minute: float = Field(default=30_000.0, gt=0)
-    max_instances_per_request: int = Field(default=100, ge=1)
-    max_request_bytes: int = Field(default=1_500_000, ge=1024)
-    max_concurrency: int = Field(default=8, ge=1, le=256)
-
 
 ConfigT = TypeVar("ConfigT", bound=ExternalJobConfig)
 _T = TypeVar("_T")
 
-
-def spec_hash(spec: dict[str, Any]) -> str:
-    """A stable hash of a job spec (canonical JSON, sorted keys)."""
-    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def new_submission_key() -> str:
-    """A client-generated key that is also a valid Google Cloud label value (lowercase, 34 chars)."""
-    return "jf" + uuid.uuid4().hex
-
-
-class _Reconcile(TransientError):
-    """A create whose outcome is unknown: retry, but only after looking the submission key up."""
+_DEFAULT_POLICIES = Policies()
 
 
 class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
     """A TrainableModel whose training runs on an external service.
 
-    Subclasses set :attr:`adapter_name` and :attr:`config_class`, list in :attr:`connection_fields` the
-    config fields needed to reach an existing job again (they are saved in ``job.json``), and implement
-    the vendor contract below. Names starting with ``_`` are the engine's own (``_call`` is its retry
-    wrapper, ``_persist`` its checkpoint write): an adapter must not override them.
+    Subclasses set :attr:`adapter_name` and :attr:`config_class` (whose bases declare the connection:
+    see :mod:`adapters._connection`) and implement the vendor contract below.
     """
 
     adapter_name: ClassVar[str]
     adapter_version: ClassVar[str] = "0.1.0"
     config_class: ClassVar[type[ExternalJobConfig]] = ExternalJobConfig
-    connection_fields: ClassVar[tuple[str, ...]] = ()
     vendor: ClassVar[str] = "external"
 
     #: Time source and sleeper; replace with a FakeClock in tests.
@@ -136,6 +87,8 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         super().__init__()
         self.record: JobRecord | None = None
         self._client: Any = None
+        self._connection: Connection | None = None
+        self._policies: Policies | None = None
         self._workspace: Workspace | None = None
         self._plugin_instance_id: str | None = None
         #: True when the last ``train`` adopted a job already submitted for the same spec.
@@ -145,7 +98,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
 
     @abstractmethod
     def connect(self) -> Any:
-        """Build an authenticated client (called lazily, once, on first use)."""
+        """Build an authenticated client from :attr:`connection` (called lazily, once, on first use)."""
 
     @abstractmethod
     def submit_job(self, spec: dict[str, Any], submission_key: str) -> JobRef:
@@ -167,21 +120,16 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
     def find_job(self, submission_key: str) -> JobRef | None:
         """The job labelled with ``submission_key``, or ``None`` if there is none."""
 
-    @abstractmethod
-    def predict_chunk(
-        self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None
-    ) -> list[Any]:
-        """Predictions for one chunk of instances, in their order (one vendor call, no retries)."""
-
     def job_spec(self, input: TrainPluginInput) -> dict[str, Any]:
-        """What defines the job, for the spec hash: by default the training input and the config."""
+        """What defines the job, for the spec hash: the training input and the config's job fields.
+
+        Connection settings and policies are left out (see :mod:`adapters._connection`): changing how we
+        reach or talk to the vendor adopts the running job instead of submitting another.
+        """
         config = self.require_config()
-        # The shared settings (credentials, policies, quotas, chunking) change how we talk to the vendor,
-        # not what the job is: changing them must adopt the running job, not submit another.
-        not_spec = set(ExternalJobConfig.model_fields)
         return {
             "adapter": self.adapter_name,
-            "config": config.model_dump(mode="json", by_alias=False, exclude=not_spec),
+            "config": config.model_dump(mode="json", by_alias=False, include=set(job_fields(type(config)))),
             "input": input.model_dump(mode="json", by_alias=False, exclude={"plugin_instance"}),
         }
 
@@ -189,11 +137,17 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         """What the vendor's quotas are counted per (e.g. a project and region); shared limiters use it."""
         return ""
 
-    # -- configuration ----------------------------------------------------------------------------------
+    # -- configuration and connection -------------------------------------------------------------------
+
+    @classmethod
+    def connection_class(cls) -> type[Connection]:
+        """The adapter's connection model (declared by its config's bases)."""
+        return connection_class_of(cls.config_class)
 
     def receive_config(self, config: Any) -> None:
         """Accept the config as a ``config_class`` instance or a plain dict (validated into one)."""
         self._client = None  # a new config may point elsewhere: reconnect on next use
+        self._connection = None
         if config is None:
             self.config = None
             return
@@ -204,16 +158,59 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         try:
             self.config = self.config_class.model_validate(data)  # type: ignore[assignment]
         except ValidationError as exc:
-            raise SpecError(_describe_validation(self.config_class.__name__, exc)) from None
+            raise SpecError(describe_validation(self.config_class.__name__, exc)) from None
 
     def require_config(self) -> ConfigT:
-        """The config, or a clear error when the model has none."""
+        """The full config (job fields included), or a clear error when the model has none."""
         if self.config is None:
+            if self.record is not None:
+                raise SpecError(
+                    f"{type(self).__name__} was loaded from its checkpoint, which keeps only how to reach "
+                    "the job, not its training settings: pass plugin_instance_config when loading, or call "
+                    f"receive_config({self.config_class.__name__}(...))"
+                )
             raise SpecError(
                 f"{type(self).__name__} has no config: pass plugin_instance_config when loading, or call "
                 f"receive_config({self.config_class.__name__}(...))"
             )
         return self.config
+
+    @property
+    def connection(self) -> Connection:
+        """How to reach the vendor: from the config, or (validated) from the job record it was loaded from."""
+        if self._connection is None:
+            if self.config is not None:
+                self._connection = connection_from(self.config, self.connection_class())
+            elif self.record is not None:
+                self._connection = connection_from_record(
+                    self.connection_class(), self.record.connection, self.record.credentials, JOB_FILE
+                )
+            else:
+                self.require_config()  # raises: nothing says how to reach the vendor
+        assert self._connection is not None
+        return self._connection
+
+    @property
+    def policies(self) -> Policies:
+        """Retry, poll, quota and chunking settings: the config's, or those set on a reloaded job.
+
+        Assigning one changes only this process's copy (``job.json`` never holds policies).
+        """
+        if self.config is not None:
+            return self.config
+        return self._policies or self.default_policies()
+
+    @policies.setter
+    def policies(self, value: Policies) -> None:
+        if self.config is not None:
+            update = {name: getattr(value, name) for name in Policies.model_fields}
+            self.config = self.config.model_copy(update=update)
+        else:
+            self._policies = Policies.model_validate(value.model_dump(include=set(Policies.model_fields)))
+
+    def default_policies(self) -> Policies:
+        """The policies of a model reloaded without a config (adapters may tune them to their vendor)."""
+        return _DEFAULT_POLICIES
 
     @property
     def client(self) -> Any:
@@ -222,14 +219,23 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             self._client = self.connect()
         return self._client
 
-    # -- where the job's checkpoint lives -------------------------------------------------------------------
+    # -- where the job's checkpoint lives ---------------------------------------------------------------
 
     def bind(self, workspace: Workspace | str, plugin_instance_id: str) -> None:
         """Set the workspace and plugin instance that ``train`` persists the job to."""
+        self._plugin_instance_id = _valid_instance(plugin_instance_id)
         self._workspace = Workspace.coerce(workspace)
-        self._plugin_instance_id = plugin_instance_id
 
-    def _where(self, request: PluginRequest[Any] | None = None) -> tuple[Workspace, str]:
+    @property
+    def is_bound(self) -> bool:
+        """Whether the model knows where its checkpoint goes."""
+        return self._workspace is not None or self._checkpoint is not None
+
+    def location(self, request: PluginRequest[Any] | None = None) -> tuple[Workspace, str]:
+        """The workspace and plugin instance the job's checkpoint goes to (``request`` wins over binding).
+
+        Raises SpecError when no plugin instance is known.
+        """
         ctx = request.context if request is not None else None
         ws: Workspace | None = self._workspace
         pid = self._plugin_instance_id
@@ -248,7 +254,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
                 "no plugin instance to persist the job to: give request.context.plugin_instance_id, "
                 "TrainPluginInput.plugin_instance, or call bind(workspace, plugin_instance_id)"
             )
-        return ws or Workspace(), pid
+        return ws or Workspace(), _valid_instance(pid)
 
     # -- persistence: job.json is the whole checkpoint --------------------------------------------------
 
@@ -279,34 +285,57 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             )
         self.record = record
         if self.config is None:
-            # Enough of a config to reach the job again: its connection fields and credential reference.
-            # Validate when we can (nested models come back as models); a config with required training
-            # fields cannot validate from connection fields alone, so fall back to an unvalidated one.
-            values = {**record.connection, "credentials": record.credentials}
-            try:
-                self.config = self.config_class.model_validate(values)  # type: ignore[assignment]
-            except ValidationError:
-                self.config = self.config_class.model_construct(**values)  # type: ignore[assignment]
+            self._connection = None
+            _ = self.connection  # validate it now: a bad job.json fails at load, naming the field
 
-    def _connection(self) -> dict[str, Any]:
-        config = self.require_config()
-        return {f: getattr(config, f) for f in self.connection_fields if getattr(config, f, None) is not None}
-
-    def _persist(self, handle: str | None = None) -> str:
-        ws, pid = self._where()
+    def persist(self, handle: str | None = None) -> str:
+        """Publish ``job.json``; a model loaded from a named handle stays on it, new jobs go to "default"."""
+        ws, pid = self.location()
         if handle is None:
-            # Keep a model loaded from a named handle on that handle; new jobs go to "default".
             same = self._checkpoint is not None and self._checkpoint.plugin_instance_id == pid
             handle = self._checkpoint.handle if same and self._checkpoint else ModelCheckpoint.DEFAULT_HANDLE
         return self.save_remote(ws, pid, handle, set_as_default=handle == ModelCheckpoint.DEFAULT_HANDLE)
 
+    def update_job(self, **resources: str | None) -> None:
+        """Merge ``resources`` into the job reference (``None`` removes one) and persist when bound."""
+        ref = self.job
+        merged = {**ref.resources, **{k: v for k, v in resources.items() if v is not None}}
+        for name in [k for k, v in resources.items() if v is None]:
+            merged.pop(name, None)
+        assert self.record is not None
+        self.record = self.record.model_copy(update={"job": ref.model_copy(update={"resources": merged})})
+        if self.is_bound:
+            self.persist()
+
     # -- vendor calls, wrapped --------------------------------------------------------------------------
 
-    def _limiter(self, per_minute: float, kind: str) -> RateLimiter:
+    def limiter(self, per_minute: float, kind: str) -> RateLimiter:
+        """The process-wide limiter of this vendor's ``kind`` quota (``"status"``, ``"predict"``)."""
         return limiter_for((self.vendor, self.quota_key(), kind), per_minute, self.clock)
 
-    def _call(self, fn: Callable[[], _T], what: str) -> _T:
-        return self.require_config().retry.call(fn, what=what, clock=self.clock)
+    def call(self, fn: Callable[[], _T], what: str) -> _T:
+        """One vendor call under the retry policy (transient errors retried, the rest raised)."""
+        return self.policies.retry.call(fn, what=what, clock=self.clock)
+
+    def poll_call(self, fn: Callable[[], _T], what: str) -> _T:
+        """A status call: within the status quota (the shared rate limiter), under the retry policy."""
+        limiter = self.limiter(self.policies.requests_per_minute, "status")
+
+        def limited() -> _T:
+            limiter.acquire()
+            return fn()
+
+        return self.call(limited, what)
+
+    def wait_for(self, name: str, check: Callable[[], JobStatus], *, timeout: float) -> JobStatus:
+        """Poll ``check`` (one status call, rate-limited and retried here) until it reports an end.
+
+        The same poll loop, policy, clock and limiter as a job's own wait; JobTimeout after ``timeout``.
+        """
+        handle = JobHandle(
+            name, lambda: self.poll_call(check, name), poll=self.policies.poll, clock=self.clock
+        )
+        return handle.wait(timeout)
 
     @property
     def job(self) -> JobRef:
@@ -318,21 +347,29 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
     def refresh(self) -> JobStatus:
         """Describe the job once (rate-limited, retried), record the status and return it."""
         ref = self.job
-        config = self.require_config()
-
-        def describe() -> JobStatus:
-            self._limiter(config.requests_per_minute, "status").acquire()
-            return self.describe_job(ref)
-
-        status: JobStatus = self._call(describe, f"describe {ref.job_id}")
+        status: JobStatus = self.poll_call(lambda: self.describe_job(ref), f"describe {ref.job_id}")
         assert self.record is not None
         # Persist on a change of state, not of progress: a checkpoint write per poll would cost more than
         # the poll itself on a remote workspace.
         changed = not status.same_state(self.record.last_status)
         self.record = self.record.model_copy(update={"last_status": status})
-        if changed and (self._workspace is not None or self._checkpoint is not None):
-            self._persist()
+        if changed and self.is_bound:
+            self.persist()
         return status
+
+    def handle(self) -> JobHandle:
+        """A handle on the job: ``refresh`` records and posts every observation, ``cancel`` cancels it."""
+        ref = self.job
+        return JobHandle(
+            f"job {ref.job_id}",
+            self.refresh,
+            cancel=lambda: self.call(lambda: self.cancel_job(ref), f"cancel {ref.job_id}"),
+            poll=self.policies.poll,
+            clock=self.clock,
+            last=self.record.last_status if self.record else None,
+            on_change=self._post,
+            job_id=ref.job_id,
+        )
 
     # -- the TrainableModel contract --------------------------------------------------------------------
 
@@ -343,100 +380,47 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
 
         The job reference is persisted to the plugin instance's ``default`` handle before this returns. A
         job already submitted for the same spec (running, or succeeded) is adopted instead of creating
-        another, unless ``new`` is set.
+        another, unless ``new`` is set. Everything is validated before anything is written or called.
         """
-        ws, pid = self._where(input)
-        self.bind(ws, pid)
+        ws, pid = self.location(input)
         data = input.data or TrainPluginInput()
         spec = self.job_spec(data)
+        connection = self.connection
+        self.bind(ws, pid)
         digest = spec_hash(spec)
-        intents = _Intents(ws, pid)
+        submitter = Submitter(self, IntentStore(ws, pid), self.call)
 
-        adopted = None if new else self._adoptable(intents, digest)
+        adopted = None if new else submitter.adoptable(digest)
         last_status: JobStatus | None = None
+        intent = None
         if adopted is not None:
             ref, key, last_status = adopted
         else:
-            key = (None if new else intents.pending_key(digest)) or new_submission_key()
-            intents.write(key, digest, self.adapter_name, None)
-            ref = self._create_exactly_once(spec, key)
+            intent = submitter.begin(digest, new=new)
+            key = intent.submission_key
+            ref = submitter.create(spec, key)
         self.record = JobRecord(
             adapter=self.adapter_name,
             adapter_version=self.adapter_version,
             job=ref,
-            connection=self._connection(),
-            credentials=self.require_config().credentials,
+            connection=connection.model_dump(mode="json", exclude={"credentials"}, exclude_none=True),
+            credentials=connection.credentials,
             submission_key=key,
             spec_hash=digest,
             last_status=last_status,
         )
         # The job reference is safe before anything else happens.
-        archive = self._persist(ModelCheckpoint.DEFAULT_HANDLE)
-        intents.write(key, digest, self.adapter_name, ref)
+        archive = self.persist(ModelCheckpoint.DEFAULT_HANDLE)
+        if intent is not None:
+            submitter.finish(intent, ref)
         self.adopted = adopted is not None
         verb = "adopted (already submitted for this spec)" if self.adopted else "submitted"
         log.info("job %s %s for %s/%s", ref.job_id, verb, ws.url, pid)
         return self._response(TaskState.running, archive, message=f"job {ref.job_id} {verb}")
 
-    def _adoptable(self, intents: _Intents, digest: str) -> tuple[JobRef, str, JobStatus] | None:
-        """The newest job submitted for this spec, with its status, if it may be adopted."""
-        for intent in intents.for_spec(digest):  # newest first
-            key = intent["submissionKey"]
-            if not intent.get("job"):
-                # Crashed (or lost the response) between create and persist: is the job there after all?
-                found = self._call(functools.partial(self.find_job, key), f"find job {key}")
-                if found is None:
-                    continue
-                status = self.describe_once(found)
-                if status is not None and status.state in ADOPTABLE:
-                    return found, key, status
-                # It was created but ended badly: remember it, so the key is not reused, and start afresh.
-                intents.write(key, digest, self.adapter_name, found)
-                return None
-            ref = JobRef.model_validate(intent["job"])
-            status = self.describe_once(ref)
-            if status is None or status.state not in ADOPTABLE:
-                return None  # the newest job for this spec is gone or ended badly: submit afresh
-            return ref, key, status
-        return None
-
     def describe_once(self, ref: JobRef) -> JobStatus | None:
         """Describe ``ref`` with retries; ``None`` if the vendor no longer knows it."""
-        try:
-            status: JobStatus = self._call(lambda: self.describe_job(ref), f"describe {ref.job_id}")
-        except JobNotFound:
-            return None
-        return status
-
-    def _create_exactly_once(self, spec: dict[str, Any], key: str) -> JobRef:
-        attempts = 0
-
-        def attempt() -> JobRef:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:
-                # Before any retry of a create, look the key up: the failed attempt may have created it.
-                found = self.find_job(key)
-                if found is not None:
-                    log.info("adopted job %s created by an earlier attempt (key %s)", found.job_id, key)
-                    return found
-            try:
-                return self.submit_job(spec, key)
-            except OutcomeUnknown as exc:
-                raise _Reconcile(str(exc), vendor=exc.vendor, code=exc.code, status=exc.status) from exc
-
-        try:
-            ref: JobRef = self._call(attempt, f"create job {key}")
-        except _Reconcile as exc:
-            found = self._call(lambda: self.find_job(key), f"find job {key}")
-            if found is not None:
-                return found
-            raise OutcomeUnknown(
-                f"could not tell whether job {key} was created ({exc}); run train again: it looks the "
-                "submission key up before creating anything",
-                vendor=exc.vendor,
-            ) from exc
-        return ref
+        return describe_or_none(self, self.call, ref)
 
     def train_status(self, input: PluginRequest[TrainPluginInput]) -> InvocableResponse[TrainPluginOutput]:
         """Poll the job once and report it as a Task (the original's ``is_status_check`` protocol).
@@ -451,11 +435,11 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             except ValidationError as exc:
                 raise SpecError(f"remote_status_input is not a job record: {exc}") from None
         if input.context is not None and input.context.plugin_instance_id:
-            self.bind(*self._where(input))
+            self.bind(*self.location(input))
         status = self.refresh()
         archive = None
-        if self._workspace is not None or self._checkpoint is not None:
-            _, pid = self._where()
+        if self.is_bound:
+            _, pid = self.location()
             archive = f"{pid}/{ModelCheckpoint.DEFAULT_HANDLE}.zip"
         return self._response(status.state.task_state, archive, status=status)
 
@@ -484,41 +468,17 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         )
         return InvocableResponse[TrainPluginOutput](data=output, status=task)
 
-    # -- waiting -----------------------------------------------------------------------------------------
+    # -- waiting: the job handle's poll loop --------------------------------------------------------------
 
     def watch(self, timeout: float | None = None) -> Iterator[JobStatus]:
         """Yield the job's status each time it changes, until it ends (or ``timeout`` seconds pass).
 
         Raises JobTimeout when ``timeout`` runs out first; the job itself goes on.
         """
-        config = self.require_config()
-        schedule = config.poll.schedule()
-        started = self.clock.now()
-        age_at_start = self._age()
-        last: JobStatus | None = None
-        while True:
-            status = self.refresh()
-            if not status.same_observation(last):
-                last = status
-                self._post(status)
-                yield status
-            if status.is_terminal:
-                return
-            now = self.clock.now()
-            if timeout is not None and now - started >= timeout:
-                raise JobTimeout(
-                    f"job {self.job.job_id} still {status.state.value} after {timeout:g} s",
-                    job_id=self.job.job_id,
-                    last_status=status,
-                )
-            interval = schedule.next_interval(
-                state=status.state.value + (status.raw_state or ""),
-                elapsed=age_at_start + (now - started),
-                hint=status.poll_hint,
-            )
-            if timeout is not None:
-                interval = min(interval, started + timeout - now)  # one last look at the deadline
-            self.clock.sleep(interval)
+        loop = PollLoop(clock=self.clock)
+        loop.add(self.handle())
+        for _, status in loop.run(timeout):
+            yield status
 
     def wait(
         self, timeout: float | None = None, on_update: Callable[[JobStatus], object] | None = None
@@ -546,17 +506,10 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             )
         return status
 
-    def _age(self) -> float:
-        status = self.record.last_status if self.record else None
-        created = status.create_time if status else None
-        if created is None:
-            return 0.0
-        return max(0.0, (datetime.now(UTC) - created).total_seconds())
-
     def _post(self, status: JobStatus) -> None:
-        if self._workspace is None and self._checkpoint is None:
+        if not self.is_bound:
             return
-        ws, pid = self._where()
+        ws, pid = self.location()
         response = self._response(
             status.state.task_state, f"{pid}/{ModelCheckpoint.DEFAULT_HANDLE}.zip", status=status
         )
@@ -567,105 +520,10 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
 
     def cancel(self) -> JobStatus:
         """Ask the vendor to cancel the job; return the status seen right after."""
-        ref = self.job
-        self._call(lambda: self.cancel_job(ref), f"cancel {ref.job_id}")
+        self.handle().cancel()
         return self.refresh()
 
-    # -- predictions ---------------------------------------------------------------------------------------
 
-    def prediction_target(self) -> JobRef:
-        """What ``predict_chunk`` is called with: the job by default (adapters may use a deployment)."""
-        return self.job
-
-    def run(self, instances: Sequence[Any], parameters: dict[str, Any] | None = None) -> list[Any]:
-        """Predictions for ``instances``, in their order.
-
-        Instances are cut into chunks by count and JSON size, sent concurrently (bounded), each chunk
-        retried on its own; a chunk that fails for good raises PredictionError naming it.
-        """
-        config = self.require_config()
-        target = self.prediction_target()
-        chunks = plan_chunks(
-            instances,
-            max_count=config.max_instances_per_request,
-            max_bytes=config.max_request_bytes,
-            parameters=parameters,
-        )
-        limiter = self._limiter(config.predictions_per_minute, "predict")
-
-        def one(chunk: Chunk) -> list[Any]:
-            part = list(instances[chunk.start : chunk.stop])
-
-            def call() -> list[Any]:
-                limiter.acquire()
-                return self.predict_chunk(target, part, parameters)
-
-            def failed(why: str) -> PredictionError:
-                where = f"prediction chunk {chunk.index} (instances {chunk.start}..{chunk.stop - 1} of "
-                return PredictionError(
-                    f"{where}{len(instances)}) {why}",
-                    chunk_index=chunk.index,
-                    start=chunk.start,
-                    stop=chunk.stop,
-                )
-
-            try:
-                got: list[Any] = self._call(call, f"predict chunk {chunk.index}")
-            except (VendorError, OSError) as exc:
-                raise failed(f"failed: {exc}") from exc
-            if len(got) != len(part):
-                raise failed(f"returned {len(got)} predictions for {len(part)} instances")
-            return got
-
-        if len(chunks) <= 1 or config.max_concurrency == 1:
-            return [p for chunk in chunks for p in one(chunk)]
-        with ThreadPoolExecutor(max_workers=min(config.max_concurrency, len(chunks))) as pool:
-            results = list(pool.map(one, chunks))  # map keeps input order
-        return [p for part in results for p in part]
-
-
-class _Intents:
-    """Intent records under ``{plugin_instance_id}/intents/``: one per submission key."""
-
-    def __init__(self, workspace: Workspace, plugin_instance_id: str) -> None:
-        self.workspace = workspace
-        self.dir = f"{plugin_instance_id}/{INTENTS_DIR}"
-
-    def write(self, key: str, digest: str, adapter: str, ref: JobRef | None) -> None:
-        record = {
-            "submissionKey": key,
-            "specHash": digest,
-            "adapter": adapter,
-            "job": ref.model_dump(mode="json") if ref else None,
-            "writtenAt": datetime.now(UTC).isoformat(),
-        }
-        self.workspace.write_bytes(f"{self.dir}/{key}.json", json.dumps(record).encode())
-
-    def all(self) -> list[dict[str, Any]]:
-        out = []
-        for name in self.workspace.list_records(self.dir):
-            raw = self.workspace.read_bytes(f"{self.dir}/{name}")
-            if raw:
-                out.append(json.loads(raw))
-        return sorted(out, key=lambda r: r.get("writtenAt", ""), reverse=True)
-
-    def for_spec(self, digest: str) -> list[dict[str, Any]]:
-        """Intents for this spec, newest first."""
-        return [r for r in self.all() if r.get("specHash") == digest]
-
-    def pending_key(self, digest: str) -> str | None:
-        """The key of an intent for this spec that never got a job (reuse it: same label, same job)."""
-        for r in self.for_spec(digest):
-            if not r.get("job"):
-                return str(r["submissionKey"])
-        return None
-
-
-def _describe_validation(what: str, exc: ValidationError) -> str:
-    lines = [f"invalid {what}:"]
-    for err in exc.errors(include_url=False):
-        path = ".".join(str(p) for p in err["loc"]) or "(root)"
-        value = err.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "{...}"
-        lines.append(f"  {path} = {shown[:80]}: {err['msg']}")
-    return "\n".join(lines)
+def _valid_instance(plugin_instance_id: str) -> str:
+    # Checked before anything is written: a bad ID (``..``, ``a/b``) must not become a path.
+    return validate_name(plugin_instance_id, "plugin instance ID")

@@ -1,35 +1,24 @@
 """Watching many external jobs from one thread, within the vendor's quota.
 
-``ExternalJobModel.wait`` blocks on one job; :class:`JobWatcher` polls any number of them from a single
-loop. Each job keeps its own adaptive :class:`PollSchedule`; the earliest-due job is polled next, and every
-poll goes through the per-project :class:`RateLimiter` (inside ``refresh``), so a thousand jobs cost what
-the quota allows and no more.
+``ExternalJobModel.wait`` blocks on one job; :class:`JobWatcher` polls any number of them. Both are the
+same :class:`~adapters._handle.PollLoop` over the models' job handles, so a reattached job's age comes from
+its create time, every poll goes through the per-project rate limiter, and every change is posted to the
+job's status log -- whichever of the two is used.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from checkpoint._errors import JobTimeout
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._external import ExternalJobModel
+from ._handle import JobHandle, PollLoop
 from ._jobs import JobStatus
-from ._poll import PollSchedule
 
-
-@dataclass(order=True)
-class _Entry:
-    due: float
-    seq: int
-    model: ExternalJobModel[Any] = field(compare=False)
-    schedule: PollSchedule = field(compare=False)
-    started: float = field(compare=False)
-    last: JobStatus | None = field(default=None, compare=False)
+__all__ = ["JobWatcher"]
 
 
 class JobWatcher:
@@ -37,8 +26,7 @@ class JobWatcher:
 
     Args:
         models: models with a job (``model.job``); more can be added with :meth:`add`.
-        clock: time source and sleeper shared by the loop (the models' own clocks are used for their
-            retries and rate limiting; give them the same one).
+        clock: time source and sleeper shared by the loop (give the models the same one).
         on_update: called with ``(model, status)`` whenever a job's observation changes.
     """
 
@@ -51,52 +39,41 @@ class JobWatcher:
     ) -> None:
         self.clock = clock
         self.on_update = on_update
-        self._heap: list[_Entry] = []
-        self._seq = itertools.count()
+        self._loop = PollLoop(clock=clock)
+        self._models: dict[int, ExternalJobModel[Any]] = {}
         self.final: dict[str, JobStatus] = {}
-        self.polls = 0
         for model in models:
             self.add(model)
 
+    @property
+    def polls(self) -> int:
+        """Status calls made so far."""
+        return self._loop.polls
+
     def add(self, model: ExternalJobModel[Any], *, first_poll_at: float | None = None) -> None:
         """Watch ``model``'s job, first polling it at ``first_poll_at`` (default: now)."""
-        now = self.clock.now()
-        at = now if first_poll_at is None else first_poll_at
-        schedule = model.require_config().poll.schedule()
-        heapq.heappush(self._heap, _Entry(at, next(self._seq), model, schedule, started=at))
+        handle = model.handle()
+        self._models[id(handle)] = model
+        self._loop.add(handle, at=first_poll_at)
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._loop)
 
     def run(self, timeout: float | None = None) -> dict[str, JobStatus]:
         """Poll until every job has ended; return final statuses by job ID.
 
         Raises JobTimeout (naming how many jobs are still running) when ``timeout`` seconds pass first.
         """
-        deadline = None if timeout is None else self.clock.now() + timeout
-        while self._heap:
-            entry = heapq.heappop(self._heap)
-            wait = entry.due - self.clock.now()
-            if deadline is not None and entry.due > deadline:
-                heapq.heappush(self._heap, entry)
-                raise JobTimeout(f"{len(self._heap)} jobs still running after {timeout:g} s")
-            if wait > 0:
-                self.clock.sleep(wait)
-            status = entry.model.refresh()
-            self.polls += 1
-            if not status.same_observation(entry.last):
-                entry.last = status
+        try:
+            for handle, status in self._loop.run(timeout):
+                model = self._model(handle)
                 if self.on_update is not None:
-                    self.on_update(entry.model, status)
-            if status.is_terminal:
-                self.final[entry.model.job.job_id] = status
-                continue
-            now = self.clock.now()
-            interval = entry.schedule.next_interval(
-                state=status.state.value + (status.raw_state or ""),
-                elapsed=now - entry.started,
-                hint=status.poll_hint,
-            )
-            entry.due = now + interval
-            heapq.heappush(self._heap, entry)
+                    self.on_update(model, status)
+                if status.is_terminal:
+                    self.final[model.job.job_id] = status
+        except JobTimeout as exc:
+            raise JobTimeout(f"{len(self._loop)} jobs still running after {timeout:g} s") from exc
         return self.final
+
+    def _model(self, handle: JobHandle) -> ExternalJobModel[Any]:
+        return self._models[id(handle)]

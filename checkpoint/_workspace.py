@@ -246,6 +246,17 @@ class Workspace:
             return None
         return data
 
+    def read_range(self, rel: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of a file in the workspace, without reading the rest.
+
+        Raises:
+            FileNotFoundError: there is no such file.
+        """
+        if not 0 <= start <= end:
+            raise ValueError(f"need 0 <= start <= end, got start={start!r}, end={end!r}")
+        data: bytes = self._fs.cat_file(self._path(rel), start=start, end=end)
+        return data
+
     def list_records(self, rel_dir: str) -> list[str]:
         """Names of the complete records directly under ``rel_dir`` (sorted; partial writes excluded)."""
         names = []

@@ -15,9 +15,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from adapters._external import ExternalJobConfig, ExternalJobModel
-from adapters._jobs import JobErrorInfo, JobRecord, JobRef, JobState, JobStatus
+from adapters._connection import Connection, ExternalJobConfig, Policies
+from adapters._external import ExternalJobModel
+from adapters._jobs import JobErrorInfo, JobRef, JobState, JobStatus
 from adapters._poll import PollPolicy
+from adapters._serving import OnlinePredictions
 from checkpoint._errors import JobNotFound
 
 ADAPTER_NAME = "fake-cli"
@@ -25,10 +27,19 @@ TARGET = "tests.cli_fake_adapter:FakeCliModel"
 _FILE = "fake-vendor.json"
 
 
-class FakeCliConfig(ExternalJobConfig):
-    """Where the fake vendor keeps its jobs, and how they end."""
+class FakeCliConnection(Connection):
+    """Where the fake vendor keeps its jobs; poll and chunking travel in job.json too, so that a job
+    loaded by another command polls fast and chunks alike (a real adapter keeps policies out of it)."""
 
     state_dir: str
+    poll: PollPolicy = Field(default_factory=PollPolicy)
+    max_instances_per_request: int = 100
+    max_concurrency: int = 8
+
+
+class FakeCliConfig(FakeCliConnection, ExternalJobConfig):
+    """How the fake vendor's jobs end."""
+
     finish_after: int = Field(default=2, ge=0)
     outcome: Literal["succeed", "fail"] = "succeed"
 
@@ -68,31 +79,31 @@ class FakeVendor:
             return jobs[job_id]
 
 
-class FakeCliModel(ExternalJobModel[FakeCliConfig]):
+class FakeCliModel(OnlinePredictions, ExternalJobModel[FakeCliConfig]):
     """An ExternalJobModel whose vendor is a JSON file."""
 
     adapter_name = ADAPTER_NAME
     config_class = FakeCliConfig
-    # poll and chunking travel in job.json so a job loaded by another command polls fast and chunks alike.
-    connection_fields = ("state_dir", "poll", "max_instances_per_request", "max_concurrency")
     vendor = "fake-cli"
 
     def connect(self) -> FakeVendor:
         """The fake vendor of this config's state directory."""
-        return FakeVendor(self.require_config().state_dir)
+        return FakeVendor(self.fake.state_dir)
 
     def quota_key(self) -> str:
         """Each test's state directory is its own quota, so tests never throttle one another."""
-        return self.require_config().state_dir
+        return self.fake.state_dir
 
-    def _adopt_record(self, record: JobRecord) -> None:
-        super()._adopt_record(record)
-        # The engine rebuilds the config with model_construct, which leaves nested models (poll) as dicts.
-        config = self.config
-        if config is not None and not isinstance(config.poll, PollPolicy):
-            self.config = FakeCliConfig.model_validate(
-                {**record.connection, "credentials": record.credentials}
-            )
+    @property
+    def fake(self) -> FakeCliConnection:
+        connection = self.connection
+        assert isinstance(connection, FakeCliConnection)
+        return connection
+
+    def default_policies(self) -> Policies:
+        """A reloaded job polls and chunks as its connection says."""
+        keep = ("poll", "max_instances_per_request", "max_concurrency")
+        return Policies(**{name: getattr(self.fake, name) for name in keep})
 
     def submit_job(self, spec: dict[str, Any], submission_key: str) -> JobRef:
         """Create a job labelled with ``submission_key``."""

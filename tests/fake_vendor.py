@@ -16,9 +16,11 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from adapters._clock import Clock, FakeClock
+from adapters._connection import Connection, ExternalJobConfig
 from adapters._credentials import CredentialRef
-from adapters._external import ExternalJobConfig, ExternalJobModel
+from adapters._external import ExternalJobModel
 from adapters._jobs import JobErrorInfo, JobRef, JobState, JobStatus, StateTable
+from adapters._serving import OnlinePredictions
 from checkpoint._errors import InvalidJobSpec, JobNotFound
 
 FAKE_STATES = StateTable(
@@ -125,27 +127,37 @@ class FakeVendor:
 VENDORS: dict[str, FakeVendor] = {}
 
 
-class FakeConfig(ExternalJobConfig):
-    """Config of the fake adapter: which vendor, and the script new jobs follow."""
+class FakeConnection(Connection):
+    """Which fake vendor (saved in job.json)."""
 
     vendor_name: str = "default"
-    script: list[tuple[str, float]] = Field(default_factory=lambda: list(DEFAULT_SCRIPT))
     credentials: CredentialRef = Field(default_factory=CredentialRef.anonymous)
 
 
-class FakeModel(ExternalJobModel[FakeConfig]):
+class FakeConfig(FakeConnection, ExternalJobConfig):
+    """Config of the fake adapter: which vendor, and the script new jobs follow."""
+
+    script: list[tuple[str, float]] = Field(default_factory=lambda: list(DEFAULT_SCRIPT))
+
+
+class FakeModel(OnlinePredictions, ExternalJobModel[FakeConfig]):
     """The adapter for :class:`FakeVendor`: each method is one vendor call, as the contract asks."""
 
     adapter_name: ClassVar[str] = "fake"
     vendor: ClassVar[str] = "fake"
     config_class: ClassVar[type[ExternalJobConfig]] = FakeConfig
-    connection_fields: ClassVar[tuple[str, ...]] = ("vendor_name",)
+
+    @property
+    def vendor_name(self) -> str:
+        connection = self.connection
+        assert isinstance(connection, FakeConnection)
+        return connection.vendor_name
 
     def connect(self) -> FakeVendor:
-        return VENDORS[self.require_config().vendor_name]
+        return VENDORS[self.vendor_name]
 
     def quota_key(self) -> str:
-        return self.require_config().vendor_name
+        return self.vendor_name
 
     def submit_job(self, spec: dict[str, Any], submission_key: str) -> JobRef:
         params = spec["input"]["training_params"] or {}

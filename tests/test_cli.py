@@ -361,13 +361,13 @@ class _Deployments:
         calls = self.calls
 
         def deploy(model: FakeCliModel, **options: Any) -> str:
-            calls.append(("deploy", options, model.require_config().poll))
+            calls.append(("deploy", options, model.policies.poll))
             endpoint = options.get("endpoint") or "endpoints/e1"
             _set_resources(model, {"model": "models/m1", "endpoint": endpoint, "deployed_model_id": "d1"})
             return str(endpoint)
 
         def undeploy(model: FakeCliModel) -> None:
-            calls.append(("undeploy", {}, model.require_config().poll))
+            calls.append(("undeploy", {}, model.policies.poll))
             _set_resources(model, {"model": "models/m1", "endpoint": model.job.resources["endpoint"]})
 
         monkeypatch.setattr(FakeCliModel, "deploy", deploy, raising=False)
@@ -378,7 +378,7 @@ def _set_resources(model: FakeCliModel, resources: dict[str, str]) -> None:
     assert model.record is not None and model.record.job is not None
     job = model.record.job.model_copy(update={"resources": resources})
     model.record = model.record.model_copy(update={"job": job})
-    model._persist()
+    model.persist()
 
 
 @pytest.fixture

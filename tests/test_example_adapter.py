@@ -20,6 +20,7 @@ from adapters._external import ExternalJobModel
 from adapters._jobs import JobRef, JobState
 from adapters._poll import PollPolicy, clear_limiters
 from adapters._retry import RetryPolicy
+from adapters.testing import FAST_RETRY, AdapterContract
 from checkpoint import Workspace
 from checkpoint._errors import (
     AuthError,
@@ -32,7 +33,6 @@ from checkpoint._errors import (
     VendorError,
 )
 from examples.toy_service.adapter import ToyTrainConfig, ToyTrainModel
-from tests.contract import FAST_RETRY, AdapterContract
 from tests.toy_server import ToyServer, score
 
 ADAPTER = Path(__file__).resolve().parents[1] / "examples" / "toy_service" / "adapter.py"
@@ -52,7 +52,7 @@ def make_model(
 
 
 def request(outcome: str, model: ToyTrainModel) -> PluginRequest[TrainPluginInput]:
-    ws, pid = model._where()
+    ws, pid = model.location()
     return PluginRequest[TrainPluginInput](
         data=TrainPluginInput(training_params={"outcome": outcome}),
         context=PluginRequestContext(plugin_instance_id=pid, workspace=ws.url),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract import JOB_JSON_KEYS
+from adapters.testing import JOB_JSON_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))

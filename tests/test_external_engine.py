@@ -25,7 +25,7 @@ from checkpoint._errors import (
     SpecError,
     TransientError,
 )
-from tests.fake_vendor import VENDORS, FakeConfig, FakeModel, FakeVendor
+from tests.fake_vendor import VENDORS, FakeConfig, FakeConnection, FakeModel, FakeVendor
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial=0.5, maximum=2, deadline=60)
 
@@ -237,7 +237,12 @@ def test_a_model_loaded_without_config_can_still_poll() -> None:
     model, ws, pid = make([("QUEUED", 5), ("DONE", 0)])
     fresh = FakeModel.load_remote(ws, pid, use_cache=False)
     fresh.clock = model.clock
-    assert fresh.config is not None and fresh.config.vendor_name == model.require_config().vendor_name
+    # No half-built config: a validated connection, and a clear error for a training-only setting.
+    assert fresh.config is None
+    assert isinstance(fresh.connection, FakeConnection)
+    assert fresh.connection.vendor_name == model.require_config().vendor_name
+    with pytest.raises(SpecError, match="loaded from its checkpoint"):
+        fresh.require_config()
     assert fresh.wait().state is JobState.SUCCEEDED
 
 
@@ -275,7 +280,7 @@ def test_watcher_timeout_names_the_jobs_left() -> None:
 
 
 def test_adopting_a_crashed_submission_records_that_jobs_own_status() -> None:
-    from tests.contract import Crash
+    from adapters.testing import Crash
 
     model, ws, pid = make([("DONE", 0)])  # job A, already succeeded, its status recorded
     assert model.refresh().state is JobState.SUCCEEDED
@@ -288,7 +293,7 @@ def test_adopting_a_crashed_submission_records_that_jobs_own_status() -> None:
     def crash(handle: str | None = None) -> str:
         raise Crash()
 
-    other._persist = crash  # type: ignore[method-assign,assignment]
+    other.persist = crash  # type: ignore[method-assign,assignment]
     with pytest.raises(Crash):  # job B is created, then the process "dies" before persisting it
         other.train(PluginRequest[TrainPluginInput](data=slow))
     model.train(PluginRequest[TrainPluginInput](data=slow))  # adopts job B

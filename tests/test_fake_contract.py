@@ -9,8 +9,8 @@ from adapters import TrainPluginInput
 from adapters._clock import FakeClock
 from adapters._external import ExternalJobModel
 from adapters._poll import PollPolicy
+from adapters.testing import FAST_RETRY, AdapterContract
 from checkpoint import Workspace
-from tests.contract import FAST_RETRY, AdapterContract
 from tests.fake_vendor import VENDORS, FakeConfig, FakeJob, FakeModel, FakeVendor
 
 SCRIPTS = {

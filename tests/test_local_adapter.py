@@ -26,6 +26,7 @@ from adapters._retry import RetryPolicy
 from adapters.local import LocalEntrypointError, LocalJobConfig, LocalProcessModel
 from adapters.local._entrypoints import EntrypointError, parse_entrypoint
 from adapters.local._jobdir import JobDir, ProcessIdentity, atomic_write_json, now_iso
+from adapters.testing import FAST_RETRY, AdapterContract
 from checkpoint import Workspace
 from checkpoint._errors import (
     Conflict,
@@ -36,7 +37,6 @@ from checkpoint._errors import (
     SpecError,
     TransientError,
 )
-from tests.contract import FAST_RETRY, AdapterContract
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_POLL = PollPolicy(initial=0.05, maximum=0.5, floor_cap=0.5)
@@ -357,10 +357,9 @@ def test_reload_from_the_workspace_waits_and_predicts_in_order(
     instances = [{"x": i} for i in range(10)]
     expected = [{"y": 5 * i + 1} for i in range(10)]
     assert fresh.run(instances, {"offset": 1}) == expected
-    # And with no config at all: the connection fields in job.json are enough.
+    # And with no config at all: the connection in job.json (and the job directory) are enough.
     bare = LocalProcessModel.load_remote(env.ws, "inst", use_cache=False)
-    assert bare.config is not None and bare.config.cwd == str(env.tmp)
-    assert bare.config.jobs_dir == str(env.jobs)
+    assert bare.config is None and bare.local.jobs_dir == str(env.jobs)
     assert bare.refresh().state is JobState.SUCCEEDED
     assert bare.run(instances, {"offset": 1}) == expected
 

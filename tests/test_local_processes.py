@@ -33,7 +33,7 @@ SUBMITTER = textwrap.dedent(
     tmp, ws, go = sys.argv[1], sys.argv[2], sys.argv[3]
     if sys.argv[4] == "die-before-persist":
         # The process dies (SIGKILL: no cleanup at all) after the job was created, before job.json.
-        ExternalJobModel._persist = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+        ExternalJobModel.persist = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
     model = LocalProcessModel()
     model.receive_config(LocalJobConfig(
         entrypoint="entry.py", cwd=tmp, jobs_dir=tmp + "/jobs", heartbeat_interval=0.2, heartbeat_timeout=5,

@@ -10,7 +10,9 @@ import sys
 from typing import Any
 
 from .._external import ExternalJobModel
+from .._jobs import JobRef
 from .._loading import load_job
+from .._serving import Predicting, Serving
 from ._exit_codes import EXIT_OK, UsageError
 from ._inputs import _FORMATS, read_instances
 from ._output import Output
@@ -18,17 +20,22 @@ from ._waiting import _apply_poll_interval
 from ._workspaces import _workspace
 
 
-def _load_deployable(args: argparse.Namespace, method: str) -> ExternalJobModel[Any]:
-    """Load the job, check that its adapter has ``method`` (deploy / undeploy), apply --poll-interval."""
+def _load_deployable(args: argparse.Namespace, method: str) -> Serving:
+    """Load the job, check that its adapter is Serving (before any vendor call), apply --poll-interval."""
     model = load_job(_workspace(args), args.instance, args.handle)
-    if not callable(getattr(model, method, None)):
-        adapter = model.record.adapter if model.record is not None else model.adapter_name
+    if not isinstance(model, Serving):
+        hint = "; predict may still work" if isinstance(model, Predicting) else ""
         raise UsageError(
-            f"adapter {adapter} has no online deployment: cannot {method} {args.instance} "
-            f"(its job is {model.job.job_id}; predict may still work)"
+            f"adapter {model.adapter_name} has no online deployment: cannot {method} {args.instance} "
+            f"(its job is {model.job.job_id}{hint})"
         )
     _apply_poll_interval(model, args.poll_interval)
     return model
+
+
+def _job_of(model: Serving) -> JobRef:
+    assert isinstance(model, ExternalJobModel)
+    return model.job
 
 
 def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
@@ -50,8 +57,8 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
     if args.traffic is not None:
         options["traffic_percentage"] = args.traffic
     model = _load_deployable(args, "deploy")
-    endpoint = str(model.deploy(**options))  # type: ignore[attr-defined]
-    resources = model.job.resources
+    endpoint = str(model.deploy(**options))
+    resources = _job_of(model).resources
     deployed = resources.get("deployed_model_id")
     trained = resources.get("model")
     if out.json_mode:
@@ -74,8 +81,8 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
 def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
     """Undeploy a job's model from its endpoint (the endpoint itself is kept)."""
     model = _load_deployable(args, "undeploy")
-    before = dict(model.job.resources)
-    model.undeploy()  # type: ignore[attr-defined]
+    before = dict(_job_of(model).resources)
+    model.undeploy()
     endpoint = before.get("endpoint")
     deployed = before.get("deployed_model_id")
     if out.json_mode:
@@ -121,6 +128,11 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> int:
             raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
     # Load the job only once the input is known to be good: a typo should not cost a download.
     model = load_job(_workspace(args), args.instance, args.handle)
+    if not isinstance(model, Predicting):
+        raise UsageError(
+            f"adapter {model.adapter_name} has no online predictions: cannot predict with {args.instance} "
+            f"(its job is {model.job.job_id})"
+        )
     if not instances:
         return EXIT_OK
     predictions = model.run(instances, parameters)

@@ -27,8 +27,7 @@ def _apply_poll_interval(model: ExternalJobModel[Any], seconds: float | None) ->
     """
     if seconds is None:
         return
-    config = model.require_config()
-    model.config = config.model_copy(update={"poll": fixed_poll_policy(seconds)})
+    model.policies = model.policies.model_copy(update={"poll": fixed_poll_policy(seconds)})
 
 
 class Progress:

@@ -35,10 +35,12 @@ from checkpoint._errors import (
     VendorError,
 )
 
+from .._connection import Connection, ExternalJobConfig, job_fields
 from .._credentials import CredentialRef
-from .._external import ExternalJobConfig, ExternalJobModel
+from .._external import ExternalJobModel
 from .._jobs import JobErrorInfo, JobRef, JobState, JobStatus, StateTable
 from .._messages import InvocableResponse, PluginRequest, TrainPluginInput, TrainPluginOutput
+from .._serving import OnlinePredictions
 from ._entrypoints import EntryPoint, EntrypointError, parse_entrypoint
 from ._jobdir import (
     LOG,
@@ -68,25 +70,6 @@ _TRANSIENT_ERRNOS = frozenset(
     {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE, errno.EMFILE, errno.ENFILE}
 )
 
-# Config fields that do not change what a job computes: changing them must not submit a new job.
-_NOT_IN_SPEC = frozenset(
-    {
-        "credentials",
-        "retry",
-        "poll",
-        "requests_per_minute",
-        "predictions_per_minute",
-        "max_instances_per_request",
-        "max_request_bytes",
-        "max_concurrency",
-        "predict_entrypoint",
-        "grace_period",
-        "heartbeat_interval",
-        "heartbeat_timeout",
-    }
-)
-
-
 class LocalEntrypointError(PermanentError):
     """The predict entrypoint raised, or returned something that is not a list of predictions."""
 
@@ -101,38 +84,29 @@ def default_jobs_dir() -> Path:
     return Path(platformdirs.user_data_dir("jobferry", appauthor=False)) / "local-jobs"
 
 
-class LocalJobConfig(ExternalJobConfig):
-    """Settings of the local-process adapter.
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError(f"{value!r} is blank; leave it out for the default")
+    return value
+
+
+class LocalConnection(Connection):
+    """How to reach local jobs (saved in ``job.json``; none of it changes what a job computes).
 
     Attributes:
-        entrypoint: ``package.module:function`` or ``path/to/train.py[:function]`` (default ``train``); a
-            relative script path is relative to ``cwd``.
-        predict_entrypoint: the prediction function; default: ``predict`` in the entrypoint's module.
         jobs_dir: where job directories live; default ``$JOBFERRY_LOCAL_JOBS`` or the user data dir.
-        python: the interpreter that runs the job (it must be able to import jobferry); default: this one.
-        cwd: the job's working directory; default: the current one, made absolute when submitting.
-        env: extra environment variables for the job (never written to the job directory).
+        predict_entrypoint: the prediction function; default: ``predict`` in the entrypoint's module.
         grace_period: seconds between SIGTERM and SIGKILL when cancelling.
         heartbeat_interval: seconds between the worker's heartbeats.
         heartbeat_timeout: a worker unheard of for this long (when its pid cannot be checked) is dead.
     """
 
     credentials: CredentialRef = Field(default_factory=CredentialRef.anonymous)
-    entrypoint: str
-    predict_entrypoint: str | None = None
     jobs_dir: str | None = None
-    python: str | None = None
-    cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    predict_entrypoint: str | None = None
     grace_period: float = Field(default=10.0, ge=0, allow_inf_nan=False)
     heartbeat_interval: float = Field(default=2.0, gt=0, allow_inf_nan=False)
     heartbeat_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
-
-    @field_validator("entrypoint")
-    @classmethod
-    def _check_entrypoint(cls, value: str) -> str:
-        parse_entrypoint(value)
-        return value.strip()
 
     @field_validator("predict_entrypoint")
     @classmethod
@@ -142,12 +116,51 @@ class LocalJobConfig(ExternalJobConfig):
             value = value.strip()
         return value
 
-    @field_validator("python", "cwd", "jobs_dir")
+    @field_validator("jobs_dir")
+    @classmethod
+    def _jobs_dir_not_blank(cls, value: str | None) -> str | None:
+        return _not_blank(value)
+
+    @model_validator(mode="after")
+    def _check_heartbeat(self) -> LocalConnection:
+        if self.heartbeat_timeout <= self.heartbeat_interval:
+            raise ValueError(
+                f"heartbeat_timeout ({self.heartbeat_timeout:g}) must exceed heartbeat_interval "
+                f"({self.heartbeat_interval:g}), or every job would look dead between two beats"
+            )
+        return self
+
+    def resolved_jobs_dir(self) -> Path:
+        """The absolute jobs directory (the default filled in)."""
+        return (Path(self.jobs_dir).expanduser() if self.jobs_dir else default_jobs_dir()).resolve()
+
+
+class LocalJobConfig(LocalConnection, ExternalJobConfig):
+    """Settings of the local-process adapter (the connection's, and these, which define the job).
+
+    Attributes:
+        entrypoint: ``package.module:function`` or ``path/to/train.py[:function]`` (default ``train``); a
+            relative script path is relative to ``cwd``.
+        python: the interpreter that runs the job (it must be able to import jobferry); default: this one.
+        cwd: the job's working directory; default: the current one, made absolute when submitting.
+        env: extra environment variables for the job (never written to the job directory).
+    """
+
+    entrypoint: str
+    python: str | None = None
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _check_entrypoint(cls, value: str) -> str:
+        parse_entrypoint(value)
+        return value.strip()
+
+    @field_validator("python", "cwd")
     @classmethod
     def _non_empty(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError(f"{value!r} is blank; leave it out for the default")
-        return value
+        return _not_blank(value)
 
     @field_validator("env")
     @classmethod
@@ -157,20 +170,10 @@ class LocalJobConfig(ExternalJobConfig):
                 raise ValueError(f"environment variable name {name!r} is not valid")
         return value
 
-    @model_validator(mode="after")
-    def _check_heartbeat(self) -> LocalJobConfig:
-        if self.heartbeat_timeout <= self.heartbeat_interval:
-            raise ValueError(
-                f"heartbeat_timeout ({self.heartbeat_timeout:g}) must exceed heartbeat_interval "
-                f"({self.heartbeat_interval:g}), or every job would look dead between two beats"
-            )
-        return self
-
     def resolved(self) -> LocalJobConfig:
         """A copy with ``jobs_dir`` and ``cwd`` made absolute (defaults filled in)."""
         cwd = Path(self.cwd or os.getcwd()).expanduser().resolve()
-        jobs = (Path(self.jobs_dir).expanduser() if self.jobs_dir else default_jobs_dir()).resolve()
-        return self.model_copy(update={"cwd": str(cwd), "jobs_dir": str(jobs)})
+        return self.model_copy(update={"cwd": str(cwd), "jobs_dir": str(self.resolved_jobs_dir())})
 
     def train_entry(self) -> EntryPoint:
         """The parsed training entrypoint."""
@@ -283,7 +286,7 @@ def _escalate(job: JobDir, worker: ProcessIdentity, grace: float) -> None:
             _mark_cancelled(job, "cancelled (killed after the grace period)" if grace else "cancelled")
 
 
-class LocalProcessModel(ExternalJobModel[LocalJobConfig]):
+class LocalProcessModel(OnlinePredictions, ExternalJobModel[LocalJobConfig]):
     """Runs training in a detached local process and predicts in this one.
 
     The job is the directory ``<jobs_dir>/<submission_key>``; the worker outlives the process that
@@ -293,13 +296,6 @@ class LocalProcessModel(ExternalJobModel[LocalJobConfig]):
     adapter_name: ClassVar[str] = "local"
     vendor: ClassVar[str] = VENDOR
     config_class: ClassVar[type[LocalJobConfig]] = LocalJobConfig
-    connection_fields: ClassVar[tuple[str, ...]] = (
-        "jobs_dir",
-        "entrypoint",
-        "predict_entrypoint",
-        "python",
-        "cwd",
-    )
     states: ClassVar[StateTable] = STATES
 
     def __init__(self) -> None:
@@ -318,7 +314,7 @@ class LocalProcessModel(ExternalJobModel[LocalJobConfig]):
         They are saved in the job record, so a model reloaded in another process or another working
         directory reaches the same job and the same entrypoint.
         """
-        self.config = self.require_config().resolved()
+        self.receive_config(self.require_config().resolved())
         return super().train(input, new=new)
 
     def job_spec(self, input: TrainPluginInput) -> dict[str, Any]:
@@ -328,11 +324,10 @@ class LocalProcessModel(ExternalJobModel[LocalJobConfig]):
         code instead of adopting the job the old code ran (or is running).
         """
         config = self.require_config().resolved()
-        spec: dict[str, Any] = {
-            "adapter": self.adapter_name,
-            "config": config.model_dump(mode="json", by_alias=False, exclude=set(_NOT_IN_SPEC)),
-            "input": input.model_dump(mode="json", by_alias=False, exclude={"plugin_instance"}),
-        }
+        spec = super().job_spec(input)
+        spec["config"] = config.model_dump(
+            mode="json", by_alias=False, include=set(job_fields(LocalJobConfig))
+        )
         entry = config.train_entry().resolved(Path(str(config.cwd)))
         if entry.is_script:
             with contextlib.suppress(OSError):
@@ -353,7 +348,14 @@ class LocalProcessModel(ExternalJobModel[LocalJobConfig]):
         Read from the config each time rather than from the cached ``client``: a later
         ``receive_config`` with another ``jobs_dir`` must not keep using the old one.
         """
-        return Path(str(self.require_config().resolved().jobs_dir))
+        return self.local.resolved_jobs_dir()
+
+    @property
+    def local(self) -> LocalConnection:
+        """The typed connection (jobs directory, heartbeat and cancel settings)."""
+        connection = self.connection
+        assert isinstance(connection, LocalConnection)
+        return connection
 
     # -- the vendor contract -----------------------------------------------------------------------------
 
@@ -585,8 +587,7 @@ class LocalProcessModel(ExternalJobModel[LocalJobConfig]):
         return False, f"worker died (it never started within {timeout:g} s){self._last_words(job)}"
 
     def _config_timeout(self) -> float:
-        timeout = getattr(self.config, "heartbeat_timeout", None)
-        return float(timeout) if isinstance(timeout, int | float) else 30.0
+        return self.local.heartbeat_timeout
 
     @staticmethod
     def _last_words(job: JobDir) -> str:
@@ -624,8 +625,7 @@ class LocalProcessModel(ExternalJobModel[LocalJobConfig]):
                 _mark_cancelled(job)
 
     def _config_grace(self) -> float:
-        grace = getattr(self.config, "grace_period", None)
-        return float(grace) if isinstance(grace, int | float) else 10.0
+        return self.local.grace_period
 
     def predict_chunk(
         self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None
@@ -657,16 +657,22 @@ class LocalProcessModel(ExternalJobModel[LocalJobConfig]):
         return list(result)
 
     def _predict_fn(self, job: JobDir) -> tuple[Callable[..., Any], str]:
-        config = self.require_config()
+        config = self.config
         spec = job.read_spec() or {}
-        cwd = Path(config.cwd or spec.get("cwd") or os.getcwd())
+        cwd = Path((config.cwd if config else None) or spec.get("cwd") or os.getcwd())
         # An explicit predict_entrypoint wins; else the one recorded when the job was submitted.
-        if config.predict_entrypoint:
-            entry = parse_entrypoint(config.predict_entrypoint, "predict")
+        override = self.local.predict_entrypoint
+        if override:
+            entry = parse_entrypoint(override, "predict")
         elif spec.get("predict_entrypoint"):
             entry = parse_entrypoint(str(spec["predict_entrypoint"]), "predict")
-        else:
+        elif config is not None:
             entry = config.predict_entry()
+        else:
+            raise InvalidJobSpec(
+                f"job {job.path.name} records no predict entrypoint; give predict_entrypoint in the config",
+                vendor=VENDOR,
+            )
         entry = entry.resolved(cwd)
         key = (str(entry), str(cwd))
         with self._predict_lock:  # run() calls predict_chunk from several threads

@@ -16,14 +16,17 @@ from ._automl import (
     VertexAutoMLVideo,
     VertexAutoMLVideoConfig,
 )
-from ._base import JOB_STATES, PIPELINE_STATES, VertexConfig, VertexModel
+from ._base import JOB_STATES, PIPELINE_STATES, VertexConfig, VertexConnection, VertexModel
 from ._batch import VertexBatchPrediction, VertexBatchPredictionConfig, batch_predict
 from ._custom import VertexCustomJob, VertexCustomJobConfig
 from ._pipeline import VertexPipelineConfig, VertexPipelineModel
+from ._resources import ResourceKind, VertexJobModel
+from ._serving import VertexServing
 
 __all__ = [
     "JOB_STATES",
     "PIPELINE_STATES",
+    "ResourceKind",
     "VertexAutoMLForecasting",
     "VertexAutoMLForecastingConfig",
     "VertexAutoMLImage",
@@ -37,10 +40,13 @@ __all__ = [
     "VertexBatchPrediction",
     "VertexBatchPredictionConfig",
     "VertexConfig",
+    "VertexConnection",
     "VertexCustomJob",
     "VertexCustomJobConfig",
+    "VertexJobModel",
     "VertexModel",
     "VertexPipelineConfig",
     "VertexPipelineModel",
+    "VertexServing",
     "batch_predict",
 ]

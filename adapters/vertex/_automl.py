@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, model_validator
@@ -12,44 +9,11 @@ from pydantic import Field, model_validator
 from checkpoint._errors import SpecError
 
 from .._messages import TrainPluginInput
+from ._columns import read_csv_header
 from ._pipeline import DEFINITION, IOFORMAT, METADATA, VertexPipelineConfig, VertexPipelineModel
+from ._serving import VertexServing
 
 Transformation = Literal["auto", "numeric", "categorical", "timestamp", "text"]
-_HEADER_BYTES = 1 << 16
-
-
-def read_csv_header(uri: str, timeout: float = 30.0) -> list[str]:
-    """Column names from the first line of a CSV (a local path, ``file://`` or ``gs://``).
-
-    Raises SpecError -- never hangs -- when the header cannot be read.
-    """
-    if uri.startswith("bq://"):
-        raise SpecError(
-            f"cannot read column names from BigQuery table {uri!r} without a BigQuery client; "
-            "list them in config.column_names or give explicit config.transformations"
-        )
-    try:
-        if uri.startswith("gs://"):
-            from checkpoint import Workspace  # fsspec + gcsfs, with an install hint when missing
-
-            bucket_path = uri[len("gs://") :]
-            ws = Workspace(f"gs://{bucket_path.rsplit('/', 1)[0]}", storage_options={"timeout": timeout})
-            head = ws._fs.cat_file(ws._path(bucket_path.rsplit("/", 1)[1]), start=0, end=_HEADER_BYTES)
-        else:
-            path = Path(uri[len("file://") :] if uri.startswith("file://") else uri)
-            with open(path, "rb") as f:
-                head = f.read(_HEADER_BYTES)
-    except SpecError:
-        raise
-    except Exception as exc:
-        raise SpecError(
-            f"cannot read the CSV header of {uri!r} ({exc}); list the columns in config.column_names"
-        ) from exc
-    first = head.decode("utf-8-sig", errors="replace").splitlines()[:1]
-    columns = next(csv.reader(io.StringIO(first[0]))) if first else []
-    if not columns or not all(c.strip() for c in columns):
-        raise SpecError(f"{uri!r} has no usable CSV header line; list the columns in config.column_names")
-    return [c.strip() for c in columns]
 
 
 class _TabularCommon(VertexPipelineConfig):
@@ -115,7 +79,7 @@ def _transformations(config: _TabularCommon, sources: list[str]) -> list[dict[st
     return [{"auto": {"columnName": c}} for c in columns if c != config.target_column]
 
 
-class VertexAutoMLTabular(VertexPipelineModel[VertexAutoMLTabularConfig]):
+class VertexAutoMLTabular(VertexServing, VertexPipelineModel[VertexAutoMLTabularConfig]):
     """AutoML tabular classification / regression on Vertex AI."""
 
     adapter_name: ClassVar[str] = "vertex-automl-tabular"
@@ -139,7 +103,7 @@ class VertexAutoMLTabular(VertexPipelineModel[VertexAutoMLTabularConfig]):
         return inputs
 
 
-class VertexAutoMLForecasting(VertexPipelineModel[VertexAutoMLForecastingConfig]):
+class VertexAutoMLForecasting(VertexServing, VertexPipelineModel[VertexAutoMLForecastingConfig]):
     """AutoML time-series forecasting on Vertex AI."""
 
     adapter_name: ClassVar[str] = "vertex-automl-forecasting"
@@ -211,7 +175,7 @@ _UnstructuredConfigT = TypeVar("_UnstructuredConfigT", bound=VertexPipelineConfi
 
 
 class _AutoMLUnstructured(VertexPipelineModel[_UnstructuredConfigT]):
-    """What image, text and video share: a definition per objective, and Google-managed serving."""
+    """What image, text and video share: a definition per objective."""
 
     family: ClassVar[str]
 
@@ -220,12 +184,14 @@ class _AutoMLUnstructured(VertexPipelineModel[_UnstructuredConfigT]):
         objective = self.require_config().objective  # type: ignore[attr-defined]
         return DEFINITION + f"automl_{self.family}_{objective}_1.0.0.yaml"
 
+
+class _ManagedServing(VertexServing):
     def deploy_resources(self, machine_type: str, min_replicas: int, max_replicas: int) -> dict[str, Any]:
-        # AutoML image, text and video models are served on Google-managed machines.
+        # AutoML image and text models are served on Google-managed machines.
         return {"automaticResources": {"minReplicaCount": min_replicas, "maxReplicaCount": max_replicas}}
 
 
-class VertexAutoMLImage(_AutoMLUnstructured[VertexAutoMLImageConfig]):
+class VertexAutoMLImage(_ManagedServing, _AutoMLUnstructured[VertexAutoMLImageConfig]):
     """AutoML image classification / object detection on Vertex AI."""
 
     adapter_name: ClassVar[str] = "vertex-automl-image"
@@ -257,7 +223,7 @@ class VertexAutoMLImage(_AutoMLUnstructured[VertexAutoMLImageConfig]):
         return inputs
 
 
-class VertexAutoMLText(_AutoMLUnstructured[VertexAutoMLTextConfig]):
+class VertexAutoMLText(_ManagedServing, _AutoMLUnstructured[VertexAutoMLTextConfig]):
     """AutoML text classification / extraction / sentiment on Vertex AI."""
 
     adapter_name: ClassVar[str] = "vertex-automl-text"
@@ -282,7 +248,11 @@ class VertexAutoMLText(_AutoMLUnstructured[VertexAutoMLTextConfig]):
 
 
 class VertexAutoMLVideo(_AutoMLUnstructured[VertexAutoMLVideoConfig]):
-    """AutoML video classification / action recognition / object tracking on Vertex AI."""
+    """AutoML video classification / action recognition / object tracking on Vertex AI.
+
+    Not :class:`~adapters.Serving`: Vertex serves AutoML video models by batch prediction only
+    (``batch_predict``), never from an endpoint, so there is no ``deploy``.
+    """
 
     adapter_name: ClassVar[str] = "vertex-automl-video"
     family: ClassVar[str] = "video"

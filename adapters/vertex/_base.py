@@ -1,29 +1,26 @@
-"""What every Vertex AI adapter shares: config, clients, error boundary, LROs, deployment, predictions."""
+"""What every Vertex AI adapter shares: the connection, the config, the error boundary, labels, waits.
+
+A Vertex adapter reaches the service through :class:`VertexConnection` (saved in ``job.json``); the rest
+of :class:`VertexConfig` (labels, service account, encryption key, display name) is part of the job.
+Every wait on Vertex -- long-running operations, a resource that settles after a lost create -- is the
+engine's one poll loop (``wait_for``), with the job's poll policy, clock and status-call quota.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, field_validator
 
-from checkpoint._errors import (
-    Conflict,
-    JobferryError,
-    JobTimeout,
-    OutcomeUnknown,
-    PermanentError,
-    SpecError,
-    TransientError,
-)
+from checkpoint._errors import JobferryError, JobTimeout, OutcomeUnknown, TransientError
 
+from .._connection import Connection, ExternalJobConfig
 from .._credentials import CredentialRef
-from .._external import ExternalJobConfig, ExternalJobModel
-from .._jobs import JobErrorInfo, JobRef, JobState, JobStatus, StateTable
-from ._client import VertexClients, shared_clients, to_json_dict, to_message, wire_size
+from .._external import ExternalJobModel
+from .._jobs import JobErrorInfo, JobState, JobStatus, StateTable
+from ._client import VertexClients, shared_clients
 from ._errors import CallContext, vertex_errors
 
 T = TypeVar("T")
@@ -55,6 +52,7 @@ JOB_STATES = StateTable(
         "JOB_STATE_PARTIALLY_SUCCEEDED": JobState.FAILED,
     }
 )
+_RUNNING = JobStatus(state=JobState.RUNNING)
 
 
 def label_filter(submission_key: str) -> str:
@@ -72,8 +70,8 @@ def first(items: Any) -> Any:
     return next(iter(items), None)
 
 
-class VertexConfig(ExternalJobConfig):
-    """Settings common to every Vertex AI adapter.
+class VertexConnection(Connection):
+    """How to reach Vertex AI (saved in ``job.json``; changing any of it never submits a new job).
 
     Attributes:
         project: Google Cloud project ID.
@@ -82,10 +80,6 @@ class VertexConfig(ExternalJobConfig):
             the emulator).
         transport: ``rest`` (default) or ``grpc``.
         credentials: a credential *reference* (application-default by default).
-        labels: labels for every resource created (jobferry adds its submission key and version).
-        service_account: the service account the training runs as.
-        encryption_key_name: a Cloud KMS key for customer-managed encryption.
-        display_name: display name of the created resources (default: the plugin instance or a key).
         call_timeout: seconds one HTTP call may take.
         operation_timeout: seconds to wait for a long-running operation (deploy, dataset import, ...).
         create_settle_seconds: after a create of a dataset or endpoint whose response was lost, how long
@@ -97,13 +91,25 @@ class VertexConfig(ExternalJobConfig):
     api_endpoint: str | None = None
     transport: str = Field(default="rest", pattern="^(rest|grpc)$")
     credentials: CredentialRef = Field(default_factory=CredentialRef.application_default)
+    call_timeout: float = Field(default=60.0, gt=0)
+    operation_timeout: float = Field(default=7200.0, gt=0)
+    create_settle_seconds: float = Field(default=30.0, ge=0)
+
+
+class VertexConfig(VertexConnection, ExternalJobConfig):
+    """Settings common to every Vertex AI adapter: the connection's, and these, which are the job's.
+
+    Attributes:
+        labels: labels for every resource created (jobferry adds its submission key and version).
+        service_account: the service account the training runs as.
+        encryption_key_name: a Cloud KMS key for customer-managed encryption.
+        display_name: display name of the created resources (default: the plugin instance or a key).
+    """
+
     labels: dict[str, str] = Field(default_factory=dict)
     service_account: str | None = None
     encryption_key_name: str | None = None
     display_name: str | None = None
-    call_timeout: float = Field(default=60.0, gt=0)
-    operation_timeout: float = Field(default=7200.0, gt=0)
-    create_settle_seconds: float = Field(default=30.0, ge=0)
 
     @field_validator("labels")
     @classmethod
@@ -127,16 +133,20 @@ ConfigT = TypeVar("ConfigT", bound=VertexConfig)
 
 
 class VertexModel(ExternalJobModel[ConfigT]):
-    """Base of the Vertex AI adapters: clients, the error boundary, labels, LROs, deploy and predict."""
+    """Base of the Vertex AI adapters: clients, the error boundary, resource bodies, waits."""
 
     vendor: ClassVar[str] = "vertex"
-    connection_fields: ClassVar[tuple[str, ...]] = ("project", "location", "api_endpoint", "transport")
+
+    @property
+    def reach(self) -> VertexConnection:
+        """The typed connection (from the config, or validated from ``job.json``)."""
+        connection = self.connection
+        assert isinstance(connection, VertexConnection)
+        return connection
 
     def connect(self) -> VertexClients:
-        config = self.require_config()
-        return shared_clients(
-            config.project, config.location, config.credentials, config.api_endpoint, config.transport
-        )
+        c = self.reach
+        return shared_clients(c.project, c.location, c.credentials, c.api_endpoint, c.transport)
 
     @property
     def vertex(self) -> VertexClients:
@@ -145,63 +155,89 @@ class VertexModel(ExternalJobModel[ConfigT]):
         return clients
 
     def quota_key(self) -> str:
-        config = self.require_config()
-        return f"{config.project}/{config.location}"
+        return f"{self.reach.project}/{self.reach.location}"
 
     def guard(self, what: str, fn: Callable[[], T], *, job_id: str | None = None, create: bool = False) -> T:
         """Run one vendor call inside the error boundary (no retry here; callers wrap it in one)."""
-        config = self.require_config()
+        c = self.reach
         ctx = CallContext(
-            what,
-            config.project,
-            config.location,
-            config.credentials.describe(),
-            job_id=job_id,
-            is_create=create,
+            what, c.project, c.location, c.credentials.describe(), job_id=job_id, is_create=create
         )
         with vertex_errors(ctx):
             return fn()
+
+    def model_resource_name(self) -> str:
+        """The trained model's resource name; adapters whose jobs train a model override this."""
+        raise JobferryError(f"{type(self).__name__} jobs produce no Vertex AI model")
+
+    # -- what every created resource carries ------------------------------------------------------------
 
     def labels(self, submission_key: str) -> dict[str, str]:
         """The user's labels plus the submission key and jobferry's version (label-safe)."""
         from .. import __version__
 
         version = re.sub(r"[^a-z0-9_-]", "-", __version__.lower())
-        return {**self.require_config().labels, LABEL_KEY: submission_key, LABEL_VERSION: version}
+        own = self.config.labels if self.config is not None else {}
+        return {**own, LABEL_KEY: submission_key, LABEL_VERSION: version}
 
     def display_name(self, submission_key: str) -> str:
         """The display name of created resources."""
-        config = self.require_config()
-        return config.display_name or self._plugin_instance_id or f"jobferry-{submission_key[:12]}"
+        given = self.config.display_name if self.config is not None else None
+        return given or self._plugin_instance_id_or_none() or f"jobferry-{submission_key[:12]}"
+
+    def _plugin_instance_id_or_none(self) -> str | None:
+        try:
+            return self.location()[1] if self.is_bound else None
+        except JobferryError:
+            return None
 
     def encryption_spec(self) -> dict[str, Any] | None:
         """``{"kmsKeyName": ...}`` when a key is configured."""
-        key = self.require_config().encryption_key_name
+        key = self.config.encryption_key_name if self.config is not None else None
         return {"kmsKeyName": key} if key else None
 
-    # -- long-running operations ---------------------------------------------------------------------------
+    def resource_body(self, submission_key: str, **fields: Any) -> dict[str, Any]:
+        """A resource's REST JSON: display name, ``fields``, labels and the encryption spec (if any)."""
+        body: dict[str, Any] = {"displayName": self.display_name(submission_key), **fields}
+        body["labels"] = self.labels(submission_key)
+        if (spec := self.encryption_spec()) is not None:
+            body["encryptionSpec"] = spec
+        return body
+
+    # -- waits: the engine's poll loop --------------------------------------------------------------------
 
     def wait_operation(self, operation: Any, what: str) -> Any:
-        """Poll an LRO with our poll and retry policies (not the client's blocking ``result()``)."""
+        """Wait for an LRO with the engine's poll loop (not the client's blocking ``result()``)."""
         from google.api_core.retry import Retry
 
-        config = self.require_config()
-        schedule = config.poll.schedule()
-        started = self.clock.now()
         # The operations client's get_operation has a default retry of its own (503s, real sleeps, 10 s):
         # switch it off so that our retry policy and clock are the only ones.
         no_retry = Retry(predicate=lambda _exc: False)
-        while not self._call(
-            lambda: self.guard(f"{what} (operation)", lambda: operation.done(retry=no_retry)), what
-        ):
-            elapsed = self.clock.now() - started
-            if elapsed > config.operation_timeout:
-                raise JobTimeout(
-                    f"{what}: operation {operation.operation.name} not done after {elapsed:.0f} s "
-                    f"(operation_timeout={config.operation_timeout:g}); it goes on at Vertex AI"
-                )
-            self.clock.sleep(schedule.next_interval(state="RUNNING", elapsed=elapsed))
-        return self.guard(what, lambda: operation.result(timeout=config.call_timeout))
+        timeout = self.reach.operation_timeout
+
+        def check() -> JobStatus:
+            done = self.guard(f"{what} (operation)", lambda: operation.done(retry=no_retry))
+            return JobStatus(state=JobState.SUCCEEDED) if done else _RUNNING
+
+        try:
+            self.wait_for(f"{what}: operation {operation.operation.name}", check, timeout=timeout)
+        except JobTimeout as exc:
+            raise JobTimeout(f"{exc} (operation_timeout={timeout:g}); it goes on at Vertex AI") from None
+        return self.guard(what, lambda: operation.result(timeout=self.reach.call_timeout))
+
+    def wait_until(self, what: str, found: Callable[[], Any], timeout: float) -> Any:
+        """Poll ``found`` (one vendor call) until it returns something; JobTimeout after ``timeout``."""
+        seen: list[Any] = []
+
+        def check() -> JobStatus:
+            got = self.guard(what, found)
+            if got is None:
+                return _RUNNING
+            seen.append(got)
+            return JobStatus(state=JobState.SUCCEEDED)
+
+        self.wait_for(what, check, timeout=timeout)
+        return seen[-1]
 
     def create_once(self, what: str, find: Callable[[], Any], create: Callable[[], Any]) -> tuple[Any, bool]:
         """Find a labelled resource, or create it (an LRO) exactly once; return it and whether it existed.
@@ -212,25 +248,16 @@ class VertexModel(ExternalJobModel[ConfigT]):
         so after a create whose response was lost we keep looking for up to ``create_settle_seconds``
         before creating again.
         """
-        config = self.require_config()
         outcome_unknown = False
-
-        def settle() -> Any:
-            schedule = config.poll.schedule()
-            started = self.clock.now()
-            while self.clock.now() - started < config.create_settle_seconds:
-                interval = schedule.next_interval(state="CREATING", elapsed=self.clock.now() - started)
-                self.clock.sleep(min(interval, config.create_settle_seconds))
-                found = self.guard(f"list {what}s", find)
-                if found is not None:
-                    return found
-            return None
 
         def attempt() -> tuple[Any, bool]:
             nonlocal outcome_unknown
             found = self.guard(f"list {what}s", find)
-            if found is None and outcome_unknown:
-                found = settle()
+            if found is None and outcome_unknown and self.reach.create_settle_seconds > 0:
+                try:
+                    found = self.wait_until(f"list {what}s", find, self.reach.create_settle_seconds)
+                except JobTimeout:
+                    found = None
             if found is not None:
                 return found, True
             try:
@@ -240,242 +267,8 @@ class VertexModel(ExternalJobModel[ConfigT]):
                 outcome_unknown = True
                 raise TransientError(str(exc), vendor=exc.vendor) from exc
 
-        got, existed = self._call(attempt, f"create {what}")
+        got, existed = self.call(attempt, f"create {what}")
         return (got, True) if existed else (self.wait_operation(got, f"create {what}"), False)
-
-    # -- deployment and online predictions -----------------------------------------------------------------
-
-    def model_resource_name(self) -> str:
-        """The trained model's resource name (the job must have succeeded)."""
-        ref = self.job
-        model = ref.resources.get("model")
-        status = self.record.last_status if self.record else None
-        if model is None and status is not None:
-            model = status.outputs.get("model")
-        if not model:
-            status = self.refresh()
-            model = status.outputs.get("model")
-        if not model:
-            state = status.state.value if status else "unknown"
-            raise JobferryError(
-                f"job {ref.job_id} has no trained model yet (state {state}); wait() for it first"
-            )
-        return str(model)
-
-    def _remember(self, **resources: str) -> None:
-        assert self.record is not None and self.record.job is not None
-        merged = {**self.record.job.resources, **resources}
-        self.record = self.record.model_copy(
-            update={"job": self.record.job.model_copy(update={"resources": merged})}
-        )
-        if self._workspace is not None or self._checkpoint is not None:
-            self._persist()
-
-    def _dedicated_resources(self, machine_type: str, min_replicas: int, max_replicas: int) -> dict[str, Any]:
-        return {
-            "dedicatedResources": {
-                "machineSpec": {"machineType": machine_type},
-                "minReplicaCount": min_replicas,
-                "maxReplicaCount": max_replicas,
-            }
-        }
-
-    def deploy(
-        self,
-        endpoint: str | None = None,
-        machine_type: str = "n1-standard-4",
-        min_replica_count: int = 1,
-        max_replica_count: int = 1,
-        traffic_percentage: int = 100,
-    ) -> str:
-        """Deploy the trained model to ``endpoint`` (created, exactly once, when not given).
-
-        Returns the endpoint's resource name. Deploying a model already deployed there reuses it.
-        """
-        if not 0 <= traffic_percentage <= 100:
-            raise SpecError(f"traffic_percentage must be 0..100, got {traffic_percentage!r}")
-        if not 1 <= min_replica_count <= max_replica_count:
-            raise SpecError(
-                "need 1 <= min_replica_count <= max_replica_count, "
-                f"got {min_replica_count!r}, {max_replica_count!r}"
-            )
-        model = self.model_resource_name()
-        endpoint_name = endpoint or self.job.resources.get("endpoint") or self._endpoint_for_job()
-        current = self._call(
-            lambda: self.guard(
-                "get endpoint", lambda: self.vertex.endpoints.get_endpoint(name=endpoint_name)
-            ),
-            "get endpoint",
-        )
-        for deployed in current.deployed_models:
-            if deployed.model == model:
-                self._remember(model=model, endpoint=endpoint_name, deployed_model_id=deployed.id)
-                return endpoint_name
-        key = (self.record.submission_key if self.record else None) or model
-        deployed_id = deployed_model_id_for(key, model, endpoint_name)
-        body = {
-            # Our own deterministic ID makes deploying idempotent: a retry after a lost response is refused
-            # with ALREADY_EXISTS instead of deploying (and billing) a second copy.
-            "id": deployed_id,
-            "model": model,
-            "displayName": self.display_name(key),
-            **self.deploy_resources(machine_type, min_replica_count, max_replica_count),
-        }
-        request = to_message(
-            self.vertex.v1.DeployModelRequest,
-            {"endpoint": endpoint_name, "deployedModel": body, "trafficSplit": {"0": traffic_percentage}},
-        )
-
-        def attempt() -> Any:
-            try:
-                return self.guard(
-                    "deploy model", lambda: self.vertex.endpoints.deploy_model(request=request), create=True
-                )
-            except OutcomeUnknown as exc:
-                raise TransientError(str(exc), vendor=exc.vendor) from exc  # retried; the ID guards it
-            except Conflict:
-                return None  # our ID is taken: an earlier attempt's deployment exists or is under way
-
-        operation = self._call(attempt, "deploy model")
-        if operation is not None:
-            response = self.wait_operation(operation, "deploy model")
-            deployed_id = str(response.deployed_model.id or deployed_id)
-        else:
-            self._await_deployed(endpoint_name, deployed_id)
-        self._remember(model=model, endpoint=endpoint_name, deployed_model_id=deployed_id)
-        return endpoint_name
-
-    def _await_deployed(self, endpoint_name: str, deployed_id: str) -> None:
-        """Poll the endpoint until the deployment an earlier attempt started is there."""
-        config = self.require_config()
-        schedule = config.poll.schedule()
-        started = self.clock.now()
-        while True:
-            current = self._call(
-                lambda: self.guard(
-                    "get endpoint", lambda: self.vertex.endpoints.get_endpoint(name=endpoint_name)
-                ),
-                "get endpoint",
-            )
-            if any(d.id == deployed_id for d in current.deployed_models):
-                return
-            if self.clock.now() - started > config.operation_timeout:
-                raise JobTimeout(
-                    f"deployed model {deployed_id} on {endpoint_name} is still not there after "
-                    f"{self.clock.now() - started:.0f} s (operation_timeout={config.operation_timeout:g})"
-                )
-            self.clock.sleep(schedule.next_interval(state="DEPLOYING", elapsed=self.clock.now() - started))
-
-    def deploy_resources(self, machine_type: str, min_replicas: int, max_replicas: int) -> dict[str, Any]:
-        """How the model is served (dedicated machines; AutoML image/video models override)."""
-        return self._dedicated_resources(machine_type, min_replicas, max_replicas)
-
-    def _endpoint_for_job(self) -> str:
-        """Find the endpoint this job created earlier (by label), or create it (an LRO)."""
-        key = (self.record.submission_key if self.record else None) or "none"
-        parent = self.vertex.parent
-        body: dict[str, Any] = {"displayName": self.display_name(key), "labels": self.labels(key)}
-        if (spec := self.encryption_spec()) is not None:
-            body["encryptionSpec"] = spec
-        endpoint = to_message(self.vertex.v1.Endpoint, body)
-        found, _ = self.create_once(
-            "endpoint",
-            lambda: first(self.vertex.endpoints.list_endpoints(request=labelled(parent, key))),
-            lambda: self.vertex.endpoints.create_endpoint(parent=parent, endpoint=endpoint),
-        )
-        return str(found.name)
-
-    def undeploy(self) -> None:
-        """Undeploy the model from its endpoint (the endpoint itself is kept)."""
-        endpoint = self.job.resources.get("endpoint")
-        deployed = self.job.resources.get("deployed_model_id")
-        if not endpoint or not deployed:
-            raise JobferryError(f"job {self.job.job_id} is not deployed; call deploy() first")
-        operation = self._call(
-            lambda: self.guard(
-                "undeploy model",
-                lambda: self.vertex.endpoints.undeploy_model(endpoint=endpoint, deployed_model_id=deployed),
-            ),
-            "undeploy model",
-        )
-        self.wait_operation(operation, "undeploy model")
-        assert self.record is not None and self.record.job is not None
-        resources = {k: v for k, v in self.record.job.resources.items() if k != "deployed_model_id"}
-        self.record = self.record.model_copy(
-            update={"job": self.record.job.model_copy(update={"resources": resources})}
-        )
-        if self._workspace is not None or self._checkpoint is not None:
-            self._persist()
-
-    def batch_predict(
-        self,
-        source: str | list[str],
-        destination: str,
-        *,
-        plugin_instance_id: str | None = None,
-        **options: Any,
-    ) -> Any:
-        """Submit a BatchPredictionJob with the trained model (exactly once; see ``_batch.batch_predict``).
-
-        Returns the :class:`VertexBatchPrediction` job: ``wait()`` for it, or reattach later with
-        ``VertexBatchPrediction.load_remote(workspace, plugin_instance_id)``.
-        """
-        from ._batch import batch_predict
-
-        return batch_predict(self, source, destination, plugin_instance_id=plugin_instance_id, **options)
-
-    def prediction_target(self) -> JobRef:
-        ref = self.job
-        if not ref.resources.get("endpoint") or not ref.resources.get("deployed_model_id"):
-            raise JobferryError(f"job {ref.job_id} is not deployed to an endpoint; call deploy() first")
-        _ = self.vertex.predictions  # build the client here, not racing in the prediction threads
-        return ref
-
-    def predict_chunk(
-        self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None
-    ) -> list[Any]:
-        body: dict[str, Any] = {"instances": instances}
-        if parameters is not None:
-            body["parameters"] = parameters
-        config = self.require_config()
-        endpoint = ref.resources["endpoint"]
-        if config.transport == "rest":
-            # Compact JSON, exactly what the chunks were planned on, posted as is (see rest_predict).
-            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-            size = len(data)
-        else:
-            request = to_message(self.vertex.v1.PredictRequest, body)
-            size = wire_size(request)
-        limit = config.max_request_bytes
-        if size > limit:
-            if len(instances) == 1:
-                raise PermanentError(
-                    f"one instance takes {size} bytes as a Vertex AI request, more than "
-                    f"max_request_bytes={limit}",
-                    vendor="vertex",
-                )
-            half = len(instances) // 2
-            return self.predict_chunk(ref, instances[:half], parameters) + self.predict_chunk(
-                ref, instances[half:], parameters
-            )
-        if config.transport == "rest":
-            reply = self.guard(
-                "predict", lambda: self.vertex.rest_predict(endpoint, data, config.call_timeout)
-            )
-            rest_predictions: list[Any] = reply.get("predictions", [])
-            return rest_predictions
-        request.endpoint = endpoint
-        response = self.guard(
-            "predict", lambda: self.vertex.predictions.predict(request=request, timeout=config.call_timeout)
-        )
-        predictions: list[Any] = to_json_dict(response).get("predictions", [])
-        return predictions
-
-
-def deployed_model_id_for(*parts: str) -> str:
-    """A DeployedModel ID (Vertex allows 1-10 digits) derived from what is deployed where."""
-    digest = int(hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:15], 16)
-    return str(1_000_000_000 + digest % 9_000_000_000)
 
 
 def status_from(resource: dict[str, Any], table: StateTable, outputs: dict[str, Any]) -> JobStatus:

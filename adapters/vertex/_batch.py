@@ -14,12 +14,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from checkpoint import Workspace
-from checkpoint._errors import JobferryError, SpecError
+from checkpoint._errors import SpecError
 
-from .._jobs import JobRef, JobStatus
+from .._connection import Policies
 from .._messages import PluginRequest, TrainPluginInput
-from ._base import JOB_STATES, VertexConfig, VertexModel, first, labelled, status_from
-from ._client import to_json_dict, to_message
+from ._base import JOB_STATES, VertexConfig, VertexConnection, VertexModel
+from ._resources import ResourceKind, VertexJobModel
 
 __all__ = ["VertexBatchPrediction", "VertexBatchPredictionConfig", "batch_predict"]
 
@@ -30,6 +30,8 @@ _BQ_TABLE = re.compile(r"bq://[^./\s]+\.[^./\s]+\.[^./\s]+")
 _BQ_DESTINATION = re.compile(r"bq://[^./\s]+(\.[^./\s]+)?")
 _OUTPUT_INFO = ("gcsOutputDirectory", "bigqueryOutputDataset", "bigqueryOutputTable")
 _STATS = ("successfulCount", "failedCount", "incompleteCount", "successfulForecastPointCount")
+#: Job settings of the trained model's config that its batch predictions share.
+SHARED_JOB_SETTINGS = ("labels", "encryption_key_name")
 
 
 class VertexBatchPredictionConfig(VertexConfig):
@@ -122,13 +124,40 @@ class VertexBatchPredictionConfig(VertexConfig):
         return self
 
 
-class VertexBatchPrediction(VertexModel[VertexBatchPredictionConfig]):
+def _batch_outputs(data: dict[str, Any]) -> dict[str, Any]:
+    info = data.get("outputInfo") or {}
+    outputs: dict[str, Any] = {k: info[k] for k in _OUTPUT_INFO if info.get(k)}
+    stats = data.get("completionStats")
+    if stats:
+        # int64 fields arrive as JSON strings, and zeros not at all (proto defaults are not printed).
+        counts = {k: int(stats.get(k, 0)) for k in _STATS[:3]}
+        outputs["completionStats"] = counts | {k: int(stats[k]) for k in _STATS[3:] if k in stats}
+    return outputs
+
+
+def _batch_resources(data: dict[str, Any], _parent: str) -> dict[str, str]:
+    return {"model": str(data["model"])} if data.get("model") else {}
+
+
+BATCH_PREDICTION_JOB = ResourceKind(
+    "batch prediction job",
+    "jobs",
+    "batch_prediction_job",
+    "BatchPredictionJob",
+    JOB_STATES,
+    _batch_outputs,
+    _batch_resources,
+)
+
+
+class VertexBatchPrediction(VertexJobModel[VertexBatchPredictionConfig]):
     """A Vertex AI BatchPredictionJob: submit, status, cancel and reattach.
 
-    Its results are files or tables (``status.outputs``), not online predictions.
+    Its results are files or tables (``status.outputs``), not online predictions (not Predicting).
     """
 
     adapter_name: ClassVar[str] = "vertex-batch-prediction"
+    kind: ClassVar[ResourceKind] = BATCH_PREDICTION_JOB
     config_class: ClassVar[type[VertexBatchPredictionConfig]] = VertexBatchPredictionConfig
 
     def model_name(self) -> str:
@@ -153,13 +182,12 @@ class VertexBatchPrediction(VertexModel[VertexBatchPredictionConfig]):
             if config.predictions_format == "bigquery"
             else {"gcsDestination": {"outputUriPrefix": config.destination}}
         )
-        body: dict[str, Any] = {
-            "displayName": self.display_name(submission_key),
-            "model": self.model_name(),
-            "inputConfig": {"instancesFormat": config.instances_format, **source},
-            "outputConfig": {"predictionsFormat": config.predictions_format, **destination},
-            "labels": self.labels(submission_key),
-        }
+        body = self.resource_body(
+            submission_key,
+            model=self.model_name(),
+            inputConfig={"instancesFormat": config.instances_format, **source},
+            outputConfig={"predictionsFormat": config.predictions_format, **destination},
+        )
         if config.machine_type is not None:
             resources: dict[str, Any] = {"machineSpec": {"machineType": config.machine_type}}
             if config.starting_replica_count is not None:
@@ -173,89 +201,10 @@ class VertexBatchPrediction(VertexModel[VertexBatchPredictionConfig]):
             body["generateExplanation"] = True
         if config.service_account:
             body["serviceAccount"] = config.service_account
-        if (spec := self.encryption_spec()) is not None:
-            body["encryptionSpec"] = spec
         return body
 
-    # -- the vendor contract --------------------------------------------------------------------------------
-
-    def submit_job(self, spec: dict[str, Any], submission_key: str) -> JobRef:
-        body = self.batch_job_body(submission_key)
-        job = to_message(self.vertex.v1.BatchPredictionJob, body)
-        parent = self.vertex.parent
-        created = self.guard(
-            "create batch prediction job",
-            lambda: self.vertex.jobs.create_batch_prediction_job(
-                parent=parent, batch_prediction_job=job, timeout=self.require_config().call_timeout
-            ),
-            create=True,
-        )
-        return JobRef(adapter=self.adapter_name, job_id=str(created.name), resources={"model": body["model"]})
-
-    def describe_job(self, ref: JobRef) -> JobStatus:
-        job = self.guard(
-            "get batch prediction job",
-            lambda: self.vertex.jobs.get_batch_prediction_job(
-                name=ref.job_id, timeout=self.require_config().call_timeout
-            ),
-            job_id=ref.job_id,
-        )
-        data = to_json_dict(job)
-        info = data.get("outputInfo") or {}
-        outputs: dict[str, Any] = {k: info[k] for k in _OUTPUT_INFO if info.get(k)}
-        stats = data.get("completionStats")
-        if stats:
-            # int64 fields arrive as JSON strings, and zeros not at all (proto defaults are not printed).
-            counts = {k: int(stats.get(k, 0)) for k in _STATS[:3]}
-            outputs["completionStats"] = counts | {k: int(stats[k]) for k in _STATS[3:] if k in stats}
-        return status_from(data, JOB_STATES, outputs)
-
-    def cancel_job(self, ref: JobRef) -> None:
-        self.guard(
-            "cancel batch prediction job",
-            lambda: self.vertex.jobs.cancel_batch_prediction_job(
-                name=ref.job_id, timeout=self.require_config().call_timeout
-            ),
-            job_id=ref.job_id,
-        )
-
-    def find_job(self, submission_key: str) -> JobRef | None:
-        parent = self.vertex.parent
-        # The list methods flatten only `parent`, so the label filter goes in the request; one page will do.
-        found = self.guard(
-            "list batch prediction jobs",
-            lambda: first(
-                self.vertex.jobs.list_batch_prediction_jobs(
-                    request=labelled(parent, submission_key), timeout=self.require_config().call_timeout
-                )
-            ),
-        )
-        if found is None:
-            return None
-        resources = {"model": str(found.model)} if found.model else {}
-        return JobRef(adapter=self.adapter_name, job_id=str(found.name), resources=resources)
-
-    # -- results are files or tables, not an endpoint ------------------------------------------------------
-
-    def _no_online(self, what: str) -> JobferryError:
-        return JobferryError(
-            f"cannot {what} a batch prediction job: its predictions are written to its destination "
-            "(see status.outputs); deploy the model itself for online predictions"
-        )
-
-    def deploy(self, *args: Any, **kwargs: Any) -> str:
-        raise self._no_online("deploy")
-
-    def undeploy(self) -> None:
-        raise self._no_online("undeploy")
-
-    def prediction_target(self) -> JobRef:
-        raise self._no_online("run online predictions with")
-
-    def predict_chunk(
-        self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None
-    ) -> list[Any]:
-        raise self._no_online("run online predictions with")
+    def create_body(self, spec: dict[str, Any], submission_key: str) -> dict[str, Any]:
+        return self.batch_job_body(submission_key)
 
 
 def batch_predict(
@@ -286,35 +235,23 @@ def batch_predict(
     Returns:
         The submitted job (``wait()`` for it; its results are in ``status.outputs``).
     """
-    trained = model.require_config()
-    ws, base_pid = _where(model)
+    ws, base_pid = model.location() if model.is_bound else (Workspace(), None)
     pid = plugin_instance_id or (f"{base_pid}.batch" if base_pid else None)
     if pid is None:
         raise SpecError(
             f"{type(model).__name__} is bound to no plugin instance: give batch_predict(..., "
             "plugin_instance_id=...) to persist the batch prediction job"
         )
-    inherited = {
-        name: getattr(trained, name)
-        for name in (
-            "project",
-            "location",
-            "api_endpoint",
-            "transport",
-            "credentials",
-            "retry",
-            "poll",
-            "requests_per_minute",
-            "labels",
-            "encryption_key_name",
-            "call_timeout",
-        )
-        if getattr(trained, name, None) is not None
-    }
+    # Reach Vertex as the model does (its whole connection and policies, by their declaration), and
+    # carry over the job settings every Vertex job shares.
+    inherited: dict[str, Any] = {name: getattr(model.reach, name) for name in VertexConnection.model_fields}
+    inherited |= {name: getattr(model.policies, name) for name in Policies.model_fields}
+    if model.config is not None:
+        inherited |= {name: getattr(model.config, name) for name in SHARED_JOB_SETTINGS}
     job = VertexBatchPrediction()
     job.receive_config(
         {
-            **inherited,
+            **{k: v for k, v in inherited.items() if v is not None},
             "model": model.model_resource_name(),
             "source": [source] if isinstance(source, str) else list(source),
             "destination": destination,
@@ -325,13 +262,3 @@ def batch_predict(
     job.bind(ws, pid)
     job.train(PluginRequest[TrainPluginInput](data=TrainPluginInput(plugin_instance=pid)))
     return job
-
-
-def _where(model: VertexModel[Any]) -> tuple[Workspace, str | None]:
-    """The workspace and plugin instance ``model`` is bound to or was loaded from (the engine's rule)."""
-    try:
-        return model._where()
-    except SpecError:
-        # Not bound to a plugin instance: the caller must name one; the workspace is still the model's.
-        checkpoint = model.checkpoint
-        return model._workspace or (checkpoint.workspace if checkpoint else Workspace()), None

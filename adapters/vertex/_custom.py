@@ -17,12 +17,12 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from checkpoint._errors import JobferryError, SpecError
+from checkpoint._errors import SpecError
 
-from .._jobs import JobRef, JobStatus
 from .._messages import TrainPluginInput
-from ._base import JOB_STATES, VertexConfig, VertexModel, first, labelled, status_from
-from ._client import aiplatform_v1, to_json_dict, to_message
+from ._base import JOB_STATES, VertexConfig
+from ._client import aiplatform_v1
+from ._resources import ResourceKind, VertexJobModel
 
 __all__ = ["VertexCustomJob", "VertexCustomJobConfig"]
 
@@ -145,10 +145,19 @@ def training_args(params: dict[str, Any] | None) -> list[str]:
     return out
 
 
-class VertexCustomJob(VertexModel[VertexCustomJobConfig]):
-    """A Vertex AI CustomJob: submit, status, cancel and reattach; no model to deploy."""
+def _custom_outputs(data: dict[str, Any]) -> dict[str, Any]:
+    prefix = ((data.get("jobSpec") or {}).get("baseOutputDirectory") or {}).get("outputUriPrefix")
+    return {"outputDirectory": prefix} if prefix else {}
+
+
+CUSTOM_JOB = ResourceKind("custom job", "jobs", "custom_job", "CustomJob", JOB_STATES, _custom_outputs)
+
+
+class VertexCustomJob(VertexJobModel[VertexCustomJobConfig]):
+    """A Vertex AI CustomJob: submit, status, cancel and reattach; no model to deploy (not Serving)."""
 
     adapter_name: ClassVar[str] = "vertex-custom-job"
+    kind: ClassVar[ResourceKind] = CUSTOM_JOB
     config_class: ClassVar[type[VertexCustomJobConfig]] = VertexCustomJobConfig
 
     # -- the request --------------------------------------------------------------------------------------
@@ -224,92 +233,7 @@ class VertexCustomJob(VertexModel[VertexCustomJobConfig]):
             scheduling["restartJobOnWorkerRestart"] = True
         if scheduling:
             job_spec["scheduling"] = scheduling
-        body: dict[str, Any] = {
-            "displayName": self.display_name(submission_key),
-            "jobSpec": job_spec,
-            "labels": self.labels(submission_key),
-        }
-        if (spec := self.encryption_spec()) is not None:
-            body["encryptionSpec"] = spec
-        return body
+        return self.resource_body(submission_key, jobSpec=job_spec)
 
-    # -- the vendor contract --------------------------------------------------------------------------------
-
-    def submit_job(self, spec: dict[str, Any], submission_key: str) -> JobRef:
-        input = TrainPluginInput.model_validate(spec["input"])
-        job = to_message(self.vertex.v1.CustomJob, self.custom_job_body(input, submission_key))
-        parent = self.vertex.parent
-        created = self.guard(
-            "create custom job",
-            lambda: self.vertex.jobs.create_custom_job(
-                parent=parent, custom_job=job, timeout=self.require_config().call_timeout
-            ),
-            create=True,
-        )
-        return JobRef(adapter=self.adapter_name, job_id=str(created.name))
-
-    def describe_job(self, ref: JobRef) -> JobStatus:
-        job = self.guard(
-            "get custom job",
-            lambda: self.vertex.jobs.get_custom_job(
-                name=ref.job_id, timeout=self.require_config().call_timeout
-            ),
-            job_id=ref.job_id,
-        )
-        data = to_json_dict(job)
-        outputs: dict[str, Any] = {}
-        prefix = ((data.get("jobSpec") or {}).get("baseOutputDirectory") or {}).get("outputUriPrefix")
-        if prefix:
-            outputs["outputDirectory"] = prefix
-        return status_from(data, JOB_STATES, outputs)
-
-    def cancel_job(self, ref: JobRef) -> None:
-        self.guard(
-            "cancel custom job",
-            lambda: self.vertex.jobs.cancel_custom_job(
-                name=ref.job_id, timeout=self.require_config().call_timeout
-            ),
-            job_id=ref.job_id,
-        )
-
-    def find_job(self, submission_key: str) -> JobRef | None:
-        parent = self.vertex.parent
-        # The list methods flatten only `parent`, so the label filter goes in the request; one page will do.
-        found = self.guard(
-            "list custom jobs",
-            lambda: first(
-                self.vertex.jobs.list_custom_jobs(
-                    request=labelled(parent, submission_key), timeout=self.require_config().call_timeout
-                )
-            ),
-        )
-        if found is None:
-            return None
-        return JobRef(adapter=self.adapter_name, job_id=str(found.name))
-
-    # -- no model: nothing to deploy or predict with -------------------------------------------------------
-
-    def _no_model(self, what: str) -> JobferryError:
-        directory = self.require_config().base_output_directory if self.config is not None else None
-        where = f" (here {directory})" if directory else ""
-        return JobferryError(
-            f"cannot {what}: a Vertex AI custom job produces artifacts in its base_output_directory{where}, "
-            "not a Vertex AI model; upload the artifacts as a Model separately and deploy that"
-        )
-
-    def model_resource_name(self) -> str:
-        raise self._no_model("name the trained model")
-
-    def deploy(self, *args: Any, **kwargs: Any) -> str:
-        raise self._no_model("deploy")
-
-    def undeploy(self) -> None:
-        raise self._no_model("undeploy")
-
-    def prediction_target(self) -> JobRef:
-        raise self._no_model("predict")
-
-    def predict_chunk(
-        self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None
-    ) -> list[Any]:
-        raise self._no_model("predict")
+    def create_body(self, spec: dict[str, Any], submission_key: str) -> dict[str, Any]:
+        return self.custom_job_body(TrainPluginInput.model_validate(spec["input"]), submission_key)

@@ -12,17 +12,44 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, model_validator
 
-from checkpoint._errors import SpecError
+from checkpoint._errors import JobferryError, SpecError
 
-from .._jobs import JobRef, JobStatus
 from .._messages import TrainPluginInput
-from ._base import PIPELINE_STATES, VertexConfig, VertexModel, first, labelled, status_from
-from ._client import to_json_dict, to_message
+from ._base import PIPELINE_STATES, VertexConfig, first, labelled
+from ._batch import VertexBatchPrediction, batch_predict
+from ._client import to_message
+from ._resources import ResourceKind, VertexJobModel
 
 SCHEMA = "gs://google-cloud-aiplatform/schema/"
 DEFINITION = SCHEMA + "trainingjob/definition/"
 METADATA = SCHEMA + "dataset/metadata/"
 IOFORMAT = SCHEMA + "dataset/ioformat/"
+
+
+def _pipeline_outputs(data: dict[str, Any]) -> dict[str, Any]:
+    outputs: dict[str, Any] = {}
+    model = (data.get("modelToUpload") or {}).get("name")
+    if model:
+        outputs["model"] = model
+    if data.get("modelId"):
+        outputs["modelId"] = data["modelId"]
+    return outputs
+
+
+def _pipeline_resources(data: dict[str, Any], parent: str) -> dict[str, str]:
+    dataset = (data.get("inputDataConfig") or {}).get("datasetId")
+    return {"dataset": f"{parent}/datasets/{dataset}"} if dataset else {}
+
+
+TRAINING_PIPELINE = ResourceKind(
+    "training pipeline",
+    "pipelines",
+    "training_pipeline",
+    "TrainingPipeline",
+    PIPELINE_STATES,
+    _pipeline_outputs,
+    _pipeline_resources,
+)
 
 
 class VertexPipelineConfig(VertexConfig):
@@ -66,8 +93,10 @@ class VertexPipelineConfig(VertexConfig):
 PipelineConfigT = TypeVar("PipelineConfigT", bound=VertexPipelineConfig)
 
 
-class VertexPipelineModel(VertexModel[PipelineConfigT]):
+class VertexPipelineModel(VertexJobModel[PipelineConfigT]):
     """A Vertex AI TrainingPipeline as an external job."""
+
+    kind: ClassVar[ResourceKind] = TRAINING_PIPELINE
 
     #: the ``trainingTaskDefinition`` schema URI
     training_task_definition: ClassVar[str]
@@ -126,14 +155,9 @@ class VertexPipelineModel(VertexModel[PipelineConfigT]):
                 f"{type(self).__name__} imports its data from gs:// files (JSON Lines or CSV import files); "
                 f"got {sources!r}"
             )
-        body: dict[str, Any] = {
-            "displayName": self.display_name(key),
-            "metadataSchemaUri": self.dataset_metadata_schema,
-            "metadata": self.dataset_metadata(sources),
-            "labels": self.labels(key),
-        }
-        if (spec := self.encryption_spec()) is not None:
-            body["encryptionSpec"] = spec
+        body = self.resource_body(
+            key, metadataSchemaUri=self.dataset_metadata_schema, metadata=self.dataset_metadata(sources)
+        )
         dataset = to_message(self.vertex.v1.Dataset, body)
         created, existed = self.create_once(
             "dataset",
@@ -145,7 +169,7 @@ class VertexPipelineModel(VertexModel[PipelineConfigT]):
         if schema is not None and (not existed or not int(created.data_item_count or 0)):
             configs = [{"gcsSource": {"uris": sources}, "importSchemaUri": schema}]
             request = to_message(self.vertex.v1.ImportDataRequest, {"name": name, "importConfigs": configs})
-            operation = self._call(
+            operation = self.call(
                 lambda: self.guard("import data", lambda: self.vertex.datasets.import_data(request=request)),
                 "import data",
             )
@@ -192,71 +216,51 @@ class VertexPipelineModel(VertexModel[PipelineConfigT]):
         }
         if (spec := self.encryption_spec()) is not None:
             model["encryptionSpec"] = spec
-        body: dict[str, Any] = {
-            "displayName": self.display_name(submission_key),
-            "inputDataConfig": self.input_data_config(dataset),
-            "trainingTaskDefinition": self.training_task_definition,
-            "trainingTaskInputs": self.task_inputs(input) if task_inputs is None else task_inputs,
-            "modelToUpload": model,
-            "labels": self.labels(submission_key),
-        }
-        if spec is not None:
-            body["encryptionSpec"] = spec
-        return body
+        return self.resource_body(
+            submission_key,
+            inputDataConfig=self.input_data_config(dataset),
+            trainingTaskDefinition=self.training_task_definition,
+            trainingTaskInputs=self.task_inputs(input) if task_inputs is None else task_inputs,
+            modelToUpload=model,
+        )
 
-    def submit_job(self, spec: dict[str, Any], submission_key: str) -> JobRef:
+    def create_body(self, spec: dict[str, Any], submission_key: str) -> dict[str, Any]:
         input = TrainPluginInput.model_validate(spec["input"])
         # Task inputs first: a spec error (columns, an unreadable CSV header) must not leave a dataset behind.
         task_inputs = self.task_inputs(input)
         dataset = self.dataset_name(input, submission_key)
-        pipeline = to_message(
-            self.vertex.v1.TrainingPipeline, self.pipeline_body(input, dataset, submission_key, task_inputs)
-        )
-        parent = self.vertex.parent
-        created = self.guard(
-            "create training pipeline",
-            lambda: self.vertex.pipelines.create_training_pipeline(
-                parent=parent, training_pipeline=pipeline, timeout=self.require_config().call_timeout
-            ),
-            create=True,
-        )
-        return JobRef(adapter=self.adapter_name, job_id=str(created.name), resources={"dataset": dataset})
+        return self.pipeline_body(input, dataset, submission_key, task_inputs)
 
-    def describe_job(self, ref: JobRef) -> JobStatus:
-        pipeline = self.guard(
-            "get training pipeline",
-            lambda: self.vertex.pipelines.get_training_pipeline(
-                name=ref.job_id, timeout=self.require_config().call_timeout
-            ),
-            job_id=ref.job_id,
-        )
-        data = to_json_dict(pipeline)
-        outputs: dict[str, Any] = {}
-        model = (data.get("modelToUpload") or {}).get("name")
-        if model:
-            outputs["model"] = model
-        if data.get("modelId"):
-            outputs["modelId"] = data["modelId"]
-        return status_from(data, PIPELINE_STATES, outputs)
+    # -- the trained model ----------------------------------------------------------------------------------
 
-    def cancel_job(self, ref: JobRef) -> None:
-        self.guard(
-            "cancel training pipeline",
-            lambda: self.vertex.pipelines.cancel_training_pipeline(name=ref.job_id),
-            job_id=ref.job_id,
-        )
+    def model_resource_name(self) -> str:
+        """The trained model's resource name (the job must have succeeded)."""
+        ref = self.job
+        model = ref.resources.get("model")
+        status = self.record.last_status if self.record else None
+        if model is None and status is not None:
+            model = status.outputs.get("model")
+        if not model:
+            status = self.refresh()
+            model = status.outputs.get("model")
+        if not model:
+            state = status.state.value if status else "unknown"
+            raise JobferryError(
+                f"job {ref.job_id} has no trained model yet (state {state}); wait() for it first"
+            )
+        return str(model)
 
-    def find_job(self, submission_key: str) -> JobRef | None:
-        parent = self.vertex.parent
-        found = self.guard(
-            "list training pipelines",
-            lambda: list(
-                self.vertex.pipelines.list_training_pipelines(request=labelled(parent, submission_key))
-            ),
-        )
-        if not found:
-            return None
-        data = to_json_dict(found[0])
-        dataset = (data.get("inputDataConfig") or {}).get("datasetId")
-        resources = {"dataset": f"{parent}/datasets/{dataset}"} if dataset else {}
-        return JobRef(adapter=self.adapter_name, job_id=str(found[0].name), resources=resources)
+    def batch_predict(
+        self,
+        source: str | list[str],
+        destination: str,
+        *,
+        plugin_instance_id: str | None = None,
+        **options: Any,
+    ) -> VertexBatchPrediction:
+        """Submit a BatchPredictionJob with the trained model (exactly once; see ``_batch.batch_predict``).
+
+        Returns the :class:`VertexBatchPrediction` job: ``wait()`` for it, or reattach later with
+        ``VertexBatchPrediction.load_remote(workspace, plugin_instance_id)``.
+        """
+        return batch_predict(self, source, destination, plugin_instance_id=plugin_instance_id, **options)

@@ -13,32 +13,30 @@ from pydantic import Field
 
 import adapters as jf
 
+S = jf.JobState
 STATES = jf.StateTable(
-    {
-        "QUEUED": jf.JobState.QUEUED,
-        "RUNNING": jf.JobState.RUNNING,
-        "DONE": jf.JobState.SUCCEEDED,
-        "ERROR": jf.JobState.FAILED,
-        "CANCELLED": jf.JobState.CANCELLED,
-    }
+    dict(QUEUED=S.QUEUED, RUNNING=S.RUNNING, DONE=S.SUCCEEDED, ERROR=S.FAILED, CANCELLED=S.CANCELLED)
 )
 ERRORS: dict[int, type[jf.VendorError]] = {400: jf.InvalidJobSpec, 401: jf.AuthError, 403: jf.AuthError}
 ERRORS.update(dict.fromkeys((429, 500, 502, 503, 504), jf.TransientError))
 
 
-class ToyTrainConfig(jf.ExternalJobConfig):
+class ToyTrainConnection(jf.Connection):  # how to reach the service: saved in job.json, not in the spec
     base_url: str = Field(pattern=r"^https?://")
     timeout: float = Field(default=30.0, gt=0)
     credentials: jf.CredentialRef = Field(default_factory=jf.CredentialRef.anonymous)  # ToyTrain needs none
 
 
-class ToyTrainModel(jf.ExternalJobModel[ToyTrainConfig]):
+class ToyTrainConfig(ToyTrainConnection, jf.ExternalJobConfig):
+    """No job fields of its own: the training input is the whole job."""
+
+
+class ToyTrainModel(jf.OnlinePredictions, jf.ExternalJobModel[ToyTrainConfig]):
     """Train on ToyTrain, follow the job and predict; each contract method is one HTTP call."""
 
     adapter_name: ClassVar[str] = "toy-train"
     vendor: ClassVar[str] = "toy-train"
     config_class: ClassVar[type[jf.ExternalJobConfig]] = ToyTrainConfig
-    connection_fields: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def connect(self) -> urllib.request.OpenerDirector:
         return urllib.request.build_opener()
@@ -74,7 +72,7 @@ class ToyTrainModel(jf.ExternalJobModel[ToyTrainConfig]):
 
     def _http(self, method: str, path: str, body: Any = None, *, create: bool = False) -> Any:
         """One request and its JSON answer. The one place HTTP failures become jobferry errors."""
-        config, what = self.require_config(), f"toy-train: {method} {path}"
+        config, what = ToyTrainConnection.model_validate(self.connection), f"toy-train: {method} {path}"
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(config.base_url.rstrip("/") + path, data, method=method)
         request.add_header("Content-Type", "application/json")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from adapters import load_job
+from adapters import Serving, load_job
 from adapters._jobs import JobState
 from adapters.vertex import (
     VertexAutoMLForecasting,
@@ -221,7 +221,31 @@ def instances_for(kind: str, n: int) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize(("cls", "config", "kind", "keys"), UNSTRUCTURED)
+SERVED = [case for case in UNSTRUCTURED if case.values[2] != "video"]
+VIDEO = [case for case in UNSTRUCTURED if case.values[2] == "video"]
+
+
+@pytest.mark.parametrize(("cls", "config", "kind", "keys"), VIDEO)
+def test_video_models_are_served_by_batch_prediction_only(
+    emu: VertexEmulator,
+    ws: Workspace,
+    cls: type[VertexModel[Any]],
+    config: dict[str, Any],
+    kind: str,
+    keys: set[str],
+) -> None:
+    dataset = create_dataset(emu.url, f"{METADATA}{kind}_1.0.0.yaml")
+    model = make(cls, emu, ws, f"{kind}-model", dataset=dataset, **config)
+    train(model)
+    assert model.wait(timeout=30).state is JobState.SUCCEEDED
+    # Vertex serves no online predictions for AutoML video: no deploy to call, no endpoint created.
+    assert not isinstance(model, Serving) and not hasattr(model, "deploy")
+    assert emu.counts["CreateEndpoint"] == 0
+    job = model.batch_predict(f"gs://{BUCKET}/clips.jsonl", f"gs://{BUCKET}/out")  # type: ignore[attr-defined]
+    assert job.wait(timeout=30).state is JobState.SUCCEEDED
+
+
+@pytest.mark.parametrize(("cls", "config", "kind", "keys"), SERVED)
 def test_unstructured_family_life_cycle(
     emu: VertexEmulator,
     ws: Workspace,

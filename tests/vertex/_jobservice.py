@@ -23,9 +23,9 @@ from adapters import TrainPluginInput
 from adapters._clock import FakeClock
 from adapters._external import ExternalJobModel
 from adapters._jobs import JobState, JobStatus
+from adapters.testing import FAST_RETRY, AdapterContract
 from checkpoint import Workspace
 from checkpoint._errors import InvalidJobSpec, JobNotFound
-from tests.contract import FAST_RETRY, AdapterContract
 from tests.vertex.conftest import BASE, PARENT
 
 Model = TypeVar("Model", bound=ExternalJobModel[Any])
@@ -49,7 +49,15 @@ STATES: list[tuple[int, str, JobState]] = [
 STATE_IDS = [s[1] for s in STATES]
 JOB_JSON_KEYS = {"format", "adapter", "adapterVersion", "job", "connection", "credentials", "submissionKey"}
 JOB_JSON_KEYS |= {"specHash"}
-CONNECTION_KEYS = {"project", "location", "api_endpoint", "transport"}
+CONNECTION_KEYS = {
+    "project",
+    "location",
+    "api_endpoint",
+    "transport",
+    "call_timeout",
+    "operation_timeout",
+    "create_settle_seconds",
+}
 _FILTER = re.compile(r'labels\.([a-z][a-z0-9_-]*)="([^"]*)"')
 _TERMINAL = {4, 5, 7, 9, 11}
 
@@ -309,7 +317,6 @@ class JobServiceContract(AdapterContract):
     """The shared adapter contract, against the fake JobService. Subclasses name the collection, the model
     class and its config."""
 
-    supports_predictions: ClassVar[bool] = False
     collection: ClassVar[str]
     on_success: ClassVar[dict[str, Any] | None] = None
     model_class: ClassVar[type[ExternalJobModel[Any]]]

@@ -11,10 +11,10 @@ import responses
 from adapters._clock import FakeClock
 from adapters._jobs import JobState
 from adapters._messages import TaskState
+from adapters.testing import JOB_JSON_KEYS
 from adapters.vertex import PIPELINE_STATES, VertexModel
 from checkpoint import Workspace
 from checkpoint._errors import AuthError, InvalidJobSpec, JobNotFound
-from tests.contract import JOB_JSON_KEYS
 from tests.vertex.conftest import (
     ALT,
     BASE,
@@ -241,7 +241,7 @@ def test_reload_from_the_checkpoint_then_refresh(
     fresh: VertexModel[Any] = family.cls.load_remote(ws, "inst", use_cache=False)
     fresh.clock = clock
     assert fresh is not model and fresh.job == model.job
-    assert fresh.config is not None and fresh.config.api_endpoint == BASE
+    assert fresh.config is None and fresh.reach.api_endpoint == BASE
     status = fresh.refresh()
     assert status.state is JobState.SUCCEEDED and status.outputs == {"model": model_name}
     assert fake.of("GET", PIPELINE_ROUTE)[-1].path == f"/v1/{model.job.job_id}"
@@ -272,6 +272,9 @@ def test_checkpoint_holds_exactly_the_references(
         "location": "us-central1",
         "api_endpoint": BASE,
         "transport": "rest",
+        "call_timeout": 60.0,
+        "operation_timeout": 7200.0,
+        "create_settle_seconds": 30.0,
     }
     assert record["credentials"] == {"kind": "anonymous"}
     assert record["submissionKey"] == labels_of(model)["jobferry-key"]

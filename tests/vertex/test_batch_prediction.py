@@ -7,13 +7,13 @@ from typing import Any, ClassVar
 import pytest
 import responses
 
-from adapters import PluginRequest, TrainPluginInput
+from adapters import PluginRequest, Predicting, Serving, TrainPluginInput
 from adapters._clock import FakeClock
 from adapters._jobs import JobRecord, JobRef, JobState, JobStatus
+from adapters.testing import FAST_RETRY
 from adapters.vertex import VertexAutoMLTabular, VertexBatchPrediction, batch_predict
 from checkpoint import Workspace
 from checkpoint._errors import JobferryError, SpecError
-from tests.contract import FAST_RETRY
 from tests.vertex._jobservice import (
     CONNECTION,
     STATE_IDS,
@@ -198,10 +198,9 @@ def test_reload_from_checkpoint_and_refresh(fake: FakeJobService, ws: Workspace,
 
 def test_no_online_predictions(fake: FakeJobService, ws: Workspace, clock: FakeClock) -> None:
     model = started(ws, clock)
-    with pytest.raises(JobferryError, match="predictions are written to its destination"):
-        model.run([{"x": 1}])
-    with pytest.raises(JobferryError, match="cannot deploy a batch prediction job"):
-        model.deploy()
+    # Its results are files or tables: it has neither capability, so nothing to refuse.
+    assert not isinstance(model, Predicting) and not isinstance(model, Serving)
+    assert not hasattr(model, "run") and not hasattr(model, "deploy")
 
 
 # -- config validation ---------------------------------------------------------------------------------------
@@ -282,7 +281,7 @@ def test_batch_predict_submits_with_the_trained_model(
 def test_batch_predict_from_a_loaded_model_and_a_named_instance(
     rsps: responses.RequestsMock, fake: FakeJobService, ws: Workspace, clock: FakeClock
 ) -> None:
-    trained_tabular(ws, clock)._persist()
+    trained_tabular(ws, clock).persist()
     loaded = VertexAutoMLTabular.load_remote(ws, "tab", use_cache=False)
     loaded.clock = clock
     job = batch_predict(loaded, ["gs://b/x.jsonl"], "gs://b/out", plugin_instance_id="scores-1")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import responses
 
-from adapters import PluginRequest, TrainPluginInput
+from adapters import PluginRequest, Predicting, Serving, TrainPluginInput
 from adapters._clock import FakeClock
 from adapters._jobs import JobState
 from adapters.vertex import VertexCustomJob, VertexCustomJobConfig
@@ -233,12 +233,11 @@ def test_reload_from_checkpoint_and_refresh(fake: FakeJobService, ws: Workspace,
 
 def test_no_model_to_deploy_or_predict(fake: FakeJobService, ws: Workspace, clock: FakeClock) -> None:
     model = started(ws, clock, base_output_directory="gs://b/out")
-    with pytest.raises(JobferryError, match="custom job produces artifacts in its base_output_directory"):
-        model.deploy()
-    with pytest.raises(JobferryError, match=r"here gs://b/out"):
-        model.run([{"x": 1}])
-    with pytest.raises(JobferryError, match="upload the artifacts as a Model"):
-        model.predict_chunk(model.job, [{"x": 1}], None)
+    # A custom job's outputs are files: it has no serving capability, so there is nothing to refuse.
+    assert not isinstance(model, Predicting) and not isinstance(model, Serving)
+    assert not hasattr(model, "deploy") and not hasattr(model, "run")
+    with pytest.raises(JobferryError, match="produce no Vertex AI model"):
+        model.model_resource_name()
 
 
 # -- config validation -------------------------------------------------------------------------------------

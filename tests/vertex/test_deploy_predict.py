@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from adapters import Predicting, Serving
 from adapters._clock import FakeClock
 from adapters.vertex import VertexModel
-from adapters.vertex._base import deployed_model_id_for
+from adapters.vertex._serving import deployed_model_id_for
 from checkpoint import Workspace
 from checkpoint._errors import JobferryError, PredictionError
 from tests.vertex.conftest import ALT, FAMILIES, PARENT, TYPE, FakeVertex, Family, labels_of, make, train
@@ -31,6 +32,31 @@ def succeeded(
     fake.calls.clear()
     clock.sleeps.clear()
     return model
+
+
+@pytest.fixture(params=[f for f in FAMILIES if issubclass(f.cls, Serving)], ids=lambda f: f.id)
+def family(request: pytest.FixtureRequest) -> Family:
+    """Every AutoML family that Vertex serves online (all but video), in turn."""
+    fam: Family = request.param
+    return fam
+
+
+def test_serving_is_a_capability_video_and_jobs_do_not_have() -> None:
+    from adapters.vertex import VertexAutoMLVideo, VertexBatchPrediction, VertexCustomJob
+
+    served = {f.cls for f in FAMILIES if isinstance(f.cls(), Serving)}
+    assert {c.__name__ for c in served} == {
+        "VertexAutoMLTabular",
+        "VertexAutoMLForecasting",
+        "VertexAutoMLImage",
+        "VertexAutoMLText",
+    }
+    for cls in (VertexAutoMLVideo, VertexCustomJob, VertexBatchPrediction):
+        model = cls()
+        assert not isinstance(model, Serving) and not isinstance(model, Predicting)
+        assert not hasattr(model, "deploy") and not hasattr(model, "run")
+    # Video models still have batch predictions.
+    assert callable(VertexAutoMLVideo.batch_predict)
 
 
 def resources_for(family: Family) -> dict[str, Any]:

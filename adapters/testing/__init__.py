@@ -1,11 +1,15 @@
-"""The conformance suite every adapter's tests inherit (in the manner of fsspec's ``tests/abstract``).
+"""The conformance suite every adapter inherits, shipped in the package (like fsspec's ``tests/abstract``).
 
-An adapter's test module subclasses :class:`AdapterContract` and implements its hooks; every test below
-then runs against that adapter: the life cycle, reattaching from a fresh model, the status-check protocol,
-cancel, a failed job, an unknown vendor state, retries, and exactly-once submission.
+Third-party adapter authors use it as jobferry's own adapters do: a pytest module subclasses
+:class:`AdapterContract` and implements its hooks, and every test below then runs against that adapter:
+the life cycle, reattaching from a fresh model, the status-check protocol, cancel, a failed job, an
+unknown vendor state, retries, exactly-once submission and (for adapters with the
+:class:`~adapters.Predicting` capability) predictions in order. It needs ``pytest``
+(``pip install 'jobferry[dev]'``).
 
-Faults are injected generically by wrapping the adapter's own vendor methods on the instance, so the suite
-needs nothing from an adapter but the hooks.
+Faults are injected generically by wrapping the adapter's own vendor methods (and the engine's protected
+``persist``) on the instance, so the suite needs nothing from an adapter but the hooks and only public or
+protected API.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -28,6 +32,7 @@ from adapters import (
 from adapters._external import ExternalJobModel
 from adapters._jobs import JobRecord, JobState
 from adapters._retry import RetryPolicy
+from adapters._serving import Predicting
 from checkpoint import Workspace
 from checkpoint._errors import JobFailed, OutcomeUnknown, PermanentError, TransientError
 
@@ -52,9 +57,6 @@ class Crash(BaseException):
 
 class AdapterContract:
     """Behaviour every adapter must have. Subclasses implement the hooks."""
-
-    #: Set False for adapters without online predictions.
-    supports_predictions: ClassVar[bool] = True
 
     # -- hooks ------------------------------------------------------------------------------------------
 
@@ -174,10 +176,7 @@ class AdapterContract:
     def adopt_test_settings(self, fresh: ExternalJobModel[Any], like: ExternalJobModel[Any]) -> None:
         """Give a model loaded from a checkpoint the test's clock and policies (hook)."""
         fresh.clock = like.clock
-        if like.config is not None and fresh.config is not None:
-            fresh.config = fresh.config.model_copy(
-                update={"retry": like.config.retry, "poll": like.config.poll}
-            )
+        fresh.policies = like.policies
 
     def test_status_check_protocol_from_another_model(self, ws: Workspace, pid: str) -> None:
         model = self.make_model(ws, pid)
@@ -272,7 +271,7 @@ class AdapterContract:
 
     def test_crash_between_create_and_persist_then_rerun(self, ws: Workspace, pid: str) -> None:
         model = self.make_model(ws, pid)
-        self._wrap(model, "_persist", before=[Crash()])
+        self._wrap(model, "persist", before=[Crash()])
         with pytest.raises(Crash):
             model.train(self._request(ws, pid, "succeed"))
         assert ws.list_handles(pid) == []  # nothing was persisted: the job reference lives only at the vendor
@@ -292,9 +291,9 @@ class AdapterContract:
     # -- predictions -------------------------------------------------------------------------------------
 
     def test_predictions_in_order(self, ws: Workspace, pid: str) -> None:
-        if not self.supports_predictions:
-            pytest.skip("adapter has no online predictions")
         model = self.make_model(ws, pid)
+        if not isinstance(model, Predicting):
+            pytest.skip(f"adapter {model.adapter_name} has no online predictions (not Predicting)")
         model.train(self._request(ws, pid, "succeed"))
         self.wait(model)
         fresh = type(model).load_remote(ws, pid, use_cache=False)

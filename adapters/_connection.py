@@ -1,0 +1,127 @@
+"""Which config fields define a job and which only say how to reach its vendor -- declared once.
+
+An adapter's config is built from three kinds of settings, each a pydantic model of its own:
+
+- :class:`Connection` and its vendor subclasses (project, region, endpoint, transport, credential
+  reference, timeouts): how to *reach* the vendor. Saved in ``job.json`` and validated again when a job
+  is reloaded, so a reloaded model always has a complete, typed connection.
+- :class:`Policies`: how jobferry *talks* to the vendor (retries, polling, quotas, chunking). Neither part
+  of the job nor saved; a reloaded model uses the defaults unless given a config.
+- everything else the adapter's config adds: what the job *is*. Only these fields make the spec hash, so
+  changing a connection setting or a policy adopts the running job instead of submitting another.
+
+An adapter declares nothing beyond its config's bases: ``class MyConfig(MyConnection,
+ExternalJobConfig)`` (the connection first, so that its defaults win). The connection class is found
+in the config's bases (:func:`connection_class_of`), and the spec hash, ``job.json``'s connection and
+derived jobs' inherited settings all come from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from checkpoint._errors import SpecError
+
+from ._credentials import CredentialRef
+from ._poll import PollPolicy
+from ._retry import RetryPolicy
+
+__all__ = [
+    "Connection",
+    "ExternalJobConfig",
+    "Policies",
+    "connection_class_of",
+    "describe_validation",
+    "job_fields",
+]
+
+
+class Connection(BaseModel):
+    """How to reach a vendor; saved in ``job.json``. Vendors subclass it with their own fields.
+
+    Attributes:
+        credentials: a reference to the credentials (never the key itself).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    credentials: CredentialRef = Field(default_factory=CredentialRef.application_default)
+
+
+class Policies(BaseModel):
+    """How jobferry talks to a vendor: never part of the job, never saved.
+
+    Attributes:
+        retry: the retry policy of every vendor call.
+        poll: the polling policy of ``wait`` / ``watch`` and of every wait on the vendor.
+        requests_per_minute: the vendor's quota for status calls, shared by every job in this process.
+        predictions_per_minute: the vendor's quota for prediction requests.
+        max_instances_per_request: the most instances one prediction request carries.
+        max_request_bytes: the largest prediction request body.
+        max_concurrency: prediction requests in flight at once.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    poll: PollPolicy = Field(default_factory=PollPolicy)
+    requests_per_minute: float = Field(default=600.0, gt=0)
+    predictions_per_minute: float = Field(default=30_000.0, gt=0)
+    max_instances_per_request: int = Field(default=100, ge=1)
+    max_request_bytes: int = Field(default=1_500_000, ge=1024)
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+
+
+class ExternalJobConfig(Policies, Connection):
+    """The base of every adapter's config: a connection and the policies; adapters add the job's fields.
+
+    A vendor with more to its connection than credentials puts it in a :class:`Connection` subclass and
+    lists that as the first base: ``class VertexConfig(VertexConnection, ExternalJobConfig)``.
+    """
+
+
+def connection_class_of(config_class: type[BaseModel]) -> type[Connection]:
+    """The :class:`Connection` model among ``config_class``'s bases (the most derived one)."""
+    for base in config_class.__mro__:
+        if isinstance(base, type) and issubclass(base, Connection) and not issubclass(base, Policies):
+            return base
+    raise TypeError(f"{config_class.__name__} has no Connection among its bases")
+
+
+def job_fields(config_class: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``config_class`` that define the job: all but the connection's and the policies'."""
+    not_job = set(Policies.model_fields)
+    if issubclass(config_class, Connection):
+        not_job |= set(connection_class_of(config_class).model_fields)
+    return frozenset(set(config_class.model_fields) - not_job)
+
+
+def connection_from(config: BaseModel, connection_class: type[Connection]) -> Connection:
+    """The connection part of a validated config, as a validated ``connection_class``."""
+    fields = set(connection_class.model_fields)
+    values = {name: getattr(config, name) for name in fields}
+    return connection_class.model_validate(values)
+
+
+def connection_from_record(
+    connection_class: type[Connection], settings: dict[str, Any], credentials: CredentialRef, where: str
+) -> Connection:
+    """The connection saved in a job record, validated; unknown (older) keys are ignored."""
+    known = {k: v for k, v in settings.items() if k in connection_class.model_fields}
+    try:
+        return connection_class.model_validate({**known, "credentials": credentials})
+    except ValidationError as exc:
+        raise SpecError(describe_validation(f"connection in {where}", exc)) from None
+
+
+def describe_validation(what: str, exc: ValidationError) -> str:
+    """A pydantic error as jobferry prints it: the field path and the bad value, one line each."""
+    lines = [f"invalid {what}:"]
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(p) for p in err["loc"]) or "(root)"
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        lines.append(f"  {path} = {shown[:80]}: {err['msg']}")
+    return "\n".join(lines)

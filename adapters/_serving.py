@@ -1,0 +1,118 @@
+"""Online predictions and deployment: capabilities an adapter has or has not, not duties to refuse.
+
+Two small public protocols, checked with ``isinstance`` by the CLI and by users:
+
+- :class:`Predicting` -- ``run(instances, parameters)`` answers online predictions (the local adapter:
+  the entrypoint's ``predict``; Vertex AutoML: a deployed endpoint);
+- :class:`Serving` -- :class:`Predicting` plus ``deploy(...)`` / ``undeploy()``.
+
+An adapter gets ``run`` by mixing :class:`OnlinePredictions` into its model and implementing
+``predict_chunk`` (one vendor call) and, if predictions go somewhere other than the job,
+``prediction_target``. Chunking by count and JSON bytes, bounded concurrency, order, per-chunk retries and
+the rate limiter are written once, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from checkpoint._errors import PredictionError, VendorError
+
+from ._chunking import Chunk, plan_chunks
+from ._jobs import JobRef
+
+if TYPE_CHECKING:
+    from ._external import ExternalJobModel
+
+    _Base = ExternalJobModel[Any]
+else:
+    _Base = object
+
+__all__ = ["OnlinePredictions", "Predicting", "Serving"]
+
+
+@runtime_checkable
+class Predicting(Protocol):
+    """An adapter that answers online predictions."""
+
+    def run(self, instances: Sequence[Any], parameters: dict[str, Any] | None = None) -> list[Any]:
+        """Predictions for ``instances``, in their order."""
+        ...
+
+
+@runtime_checkable
+class Serving(Predicting, Protocol):
+    """An adapter whose trained model is deployed to an endpoint before it predicts."""
+
+    def deploy(self, *args: Any, **kwargs: Any) -> str:
+        """Deploy the trained model; return where it serves."""
+        ...
+
+    def undeploy(self) -> None:
+        """Undeploy what :meth:`deploy` deployed."""
+        ...
+
+
+class OnlinePredictions(_Base):
+    """Mixin for an :class:`~adapters.ExternalJobModel` whose vendor serves predictions: gives ``run``.
+
+    List it before the model's base: ``class MyModel(OnlinePredictions, ExternalJobModel[MyConfig])``.
+    """
+
+    def predict_chunk(
+        self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None
+    ) -> list[Any]:
+        """Predictions for one chunk of instances, in their order (one vendor call, no retries)."""
+        raise NotImplementedError
+
+    def prediction_target(self) -> JobRef:
+        """What ``predict_chunk`` is called with: the job by default (adapters may use a deployment)."""
+        return self.job
+
+    def run(self, instances: Sequence[Any], parameters: dict[str, Any] | None = None) -> list[Any]:
+        """Predictions for ``instances``, in their order.
+
+        Instances are cut into chunks by count and JSON size, sent concurrently (bounded), each chunk
+        retried on its own; a chunk that fails for good raises PredictionError naming it.
+        """
+        policies = self.policies
+        target = self.prediction_target()
+        chunks = plan_chunks(
+            instances,
+            max_count=policies.max_instances_per_request,
+            max_bytes=policies.max_request_bytes,
+            parameters=parameters,
+        )
+        limiter = self.limiter(policies.predictions_per_minute, "predict")
+
+        def one(chunk: Chunk) -> list[Any]:
+            part = list(instances[chunk.start : chunk.stop])
+
+            def call() -> list[Any]:
+                limiter.acquire()
+                return self.predict_chunk(target, part, parameters)
+
+            def failed(why: str) -> PredictionError:
+                where = f"prediction chunk {chunk.index} (instances {chunk.start}..{chunk.stop - 1} of "
+                return PredictionError(
+                    f"{where}{len(instances)}) {why}",
+                    chunk_index=chunk.index,
+                    start=chunk.start,
+                    stop=chunk.stop,
+                )
+
+            try:
+                got: list[Any] = self.call(call, f"predict chunk {chunk.index}")
+            except (VendorError, OSError) as exc:
+                raise failed(f"failed: {exc}") from exc
+            if len(got) != len(part):
+                raise failed(f"returned {len(got)} predictions for {len(part)} instances")
+            return got
+
+        if len(chunks) <= 1 or policies.max_concurrency == 1:
+            return [p for chunk in chunks for p in one(chunk)]
+        with ThreadPoolExecutor(max_workers=min(policies.max_concurrency, len(chunks))) as pool:
+            results = list(pool.map(one, chunks))  # map keeps input order
+        return [p for part in results for p in part]
