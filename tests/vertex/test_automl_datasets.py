@@ -31,6 +31,11 @@ def op_path(resource_call_path: str) -> str:
     return resource_call_path
 
 
+def last_poll(fake: FakeVertex, operation: str) -> int:
+    """The index in ``fake.calls`` of the last poll of ``operation`` (however many polls there were)."""
+    return max(i for i, c in enumerate(fake.calls) if c.path == f"/ui/{operation}")
+
+
 def assert_adopted_after_a_lost_create(fake: FakeVertex) -> None:
     """One dataset create whose response was lost, then the lookup by label found it: a lookup came before
     the create and another after it, and nothing was created twice."""
@@ -54,8 +59,8 @@ def test_tabular_dataset_from_gcs_csvs(fake: FakeVertex, ws: Workspace, clock: F
     listing = fake.calls[fake.first("GET /datasets")]
     (create,) = fake.of("POST", r"/datasets$")
     (pipeline,) = fake.of("POST", r"/trainingPipelines$")
-    last_poll = max(i for i, c in enumerate(fake.calls) if c.path == f"/ui/{operation}")
-    assert last_poll < fake.first("POST /trainingPipelines") and fake.operations[operation]["done"]
+    assert last_poll(fake, operation) < fake.first("POST /trainingPipelines")
+    assert fake.operations[operation]["done"]
     key = labels_of(model)["jobferry-key"]
     assert listing.query == {"filter": f'labels.jobferry-key="{key}"', "$alt": ALT}
     assert create.path == f"/v1/{PARENT}/datasets" and create.query == {"$alt": ALT}
@@ -112,6 +117,8 @@ def test_dataset_created_then_imported(
     assert fake.writes() == ["POST /datasets", imported, "POST /trainingPipelines"]
     assert fake.first("GET /datasets") < fake.first("POST /datasets")
     assert fake.operations[create_op]["done"] and fake.operations[import_op]["done"]
+    assert last_poll(fake, create_op) < fake.first(imported)
+    assert last_poll(fake, import_op) < fake.first("POST /trainingPipelines")
     (create,) = fake.of("POST", r"/datasets$")
     assert create.body == {
         "displayName": "inst",
@@ -161,7 +168,7 @@ def test_rerun_after_a_rejected_pipeline_reuses_the_dataset(
     assert rejected.status == 400 and accepted.body["inputDataConfig"] == {"datasetId": dataset_id}
     # The rerun looked the dataset up by label (rather than creating one) before its pipeline.
     reruns_lookup = max(i for i, route in enumerate(fake.routes()) if route == "GET /datasets")
-    assert fake.calls.index(rejected) < reruns_lookup < len(fake.calls) - 1
+    assert fake.calls.index(rejected) < reruns_lookup < fake.calls.index(accepted)
     assert len(fake.pipelines) == 1
 
 
