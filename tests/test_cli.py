@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 
 from adapters import _cli
 from adapters._cli import main
+from adapters._clock import FakeClock
 from adapters._loading import read_job_record
 from adapters._poll import PollPolicy
 from adapters._registry import get_adapter, register_adapter
@@ -496,35 +496,42 @@ def test_poll_interval_is_only_for_commands_that_wait(cli: Cli) -> None:
         assert code == 2 and "unrecognized arguments: --poll-interval" in err
 
 
-def test_wait_poll_interval_replaces_the_jobs_policy(cli: Cli) -> None:
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The clock every fake-adapter model in this process waits on: its sleeps are recorded, not slept."""
+    clock = FakeClock()
+    monkeypatch.setattr(FakeCliModel, "clock", clock, raising=False)
+    return clock
+
+
+def test_wait_poll_interval_replaces_the_jobs_policy(cli: Cli, fake_clock: FakeClock) -> None:
     # The job polls every 30 s by its own policy (kept in job.json): 3 polls would take a minute.
     job_id = cli.train(finish_after=3, poll=30)
-    started = time.monotonic()
     code, out, err = cli("wait", "fruit-fake", "-w", str(cli.ws), "--poll-interval", "0.2")
-    elapsed = time.monotonic() - started
     assert code == 0, err
     assert out.splitlines()[-2] == "job fake-0001 SUCCEEDED 100%"
     assert cli.describes(job_id) == 3
-    assert 0.4 <= elapsed < 10, elapsed  # two sleeps of exactly 0.2 s (no jitter, no growth)
+    assert fake_clock.sleeps == [0.2, 0.2]  # between the three looks: exactly 0.2 s (no jitter, no growth)
     assert read_job_record(cli.ws, "fruit-fake").connection["poll"]["initial"] == 30
 
 
-def test_wait_poll_interval_sets_the_number_of_polls(cli: Cli) -> None:
+def test_wait_poll_interval_sets_the_number_of_polls(cli: Cli, fake_clock: FakeClock) -> None:
     job_id = cli.train(finish_after=0, poll=30)  # never ends
     code, _out, err = cli("wait", "fruit-fake", "-w", str(cli.ws), "--timeout", "1", "--poll-interval", "0.1")
     assert code == 3, err
-    # One poll at once, then one every 0.1 s until the deadline; the job's own policy would poll twice.
-    assert 6 <= cli.describes(job_id) <= 12
+    # One poll at once, then one every 0.1 s (the last one at the deadline); the job's own policy would
+    # have slept 30 s at once.
+    assert max(fake_clock.sleeps) == 0.1 and sum(fake_clock.sleeps) == pytest.approx(1.0)
+    assert cli.describes(job_id) == len(fake_clock.sleeps) + 1 >= 11
 
 
-def test_train_wait_poll_interval(cli: Cli) -> None:
-    started = time.monotonic()
+def test_train_wait_poll_interval(cli: Cli, fake_clock: FakeClock) -> None:
     code, events = cli.jsonl(
         "train", str(cli.spec(finish_after=3, poll=30)), "--wait", "--poll-interval", "0.01"
     )
     assert code == 0
     assert events[-1]["state"] == "SUCCEEDED"
-    assert time.monotonic() - started < 10
+    assert fake_clock.sleeps == [0.01, 0.01]  # not the spec's 30 s
     # The policy the spec gave is what job.json keeps: --poll-interval is for this wait only.
     assert read_job_record(cli.ws, "fruit-fake").connection["poll"]["initial"] == 30
 

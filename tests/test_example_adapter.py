@@ -7,7 +7,6 @@ mapping, the dropped create response, and the promise that an adapter fits in un
 from __future__ import annotations
 
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from adapters import PluginRequest, PluginRequestContext, TrainPluginInput, _registry
+from adapters._clock import FakeClock
 from adapters._external import ExternalJobModel
 from adapters._jobs import JobRef, JobState
 from adapters._poll import PollPolicy, clear_limiters
@@ -130,21 +130,24 @@ def test_each_http_status_maps_to_one_error(server: ToyServer, status: int, erro
 
 
 def test_429_is_retried_after_the_servers_retry_after(server: ToyServer) -> None:
-    retry = RetryPolicy(max_attempts=5, initial=0.001, maximum=0.005, max_retry_after=0.1)
+    retry = RetryPolicy(max_attempts=5, initial=0.001, maximum=0.005, max_retry_after=60)
     model = make_model(server.url, retry=retry)
+    model.clock = clock = FakeClock()  # the retries wait on it: recorded, never slept for real
     model.train(request("slow", model))
     server.fail("get", 429, retry_after="1")
     with pytest.raises(TransientError) as caught:
         model.describe_job(model.job)  # one call, no retries: the hint is on the error
     assert caught.value.retry_after == 1.0 and caught.value.code == 429
 
-    server.fail("get", 429, retry_after="1")
-    server.fail("get", 429, retry_after="1")
-    before, started = server.calls["get"], time.monotonic()
+    server.fail("get", 429, retry_after="7")
+    server.fail("get", 429, retry_after="7")
+    before = server.calls["get"]
+    clock.sleeps.clear()
     assert model.refresh().state is JobState.QUEUED
     assert server.calls["get"] - before == 3
-    # Retry-After 1 s, capped by max_retry_after: two sleeps of 0.1 s, not FAST_RETRY's few milliseconds.
-    assert time.monotonic() - started >= 0.2
+    # Two waits of the server's Retry-After (7 s, under max_retry_after), not FAST_RETRY's few milliseconds.
+    waits = [s for s in clock.sleeps if s >= 7]
+    assert len(waits) == 2, clock.sleeps
     model.cancel()
 
 

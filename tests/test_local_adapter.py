@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,11 +176,9 @@ def test_registry_resolves_local() -> None:
 
 def test_success_with_outputs_artifacts_and_job_files(env: Env) -> None:
     model = env.model()
-    started = time.monotonic()
     response = model.train(env.request(scale=3))
     assert response.status.state is not None and response.status.state.value == "running"
-    final = model.wait(timeout=30)
-    elapsed = time.monotonic() - started
+    final = model.wait(timeout=30)  # a hang guard, not a speed bound
     assert final.state is JobState.SUCCEEDED and final.raw_state == "SUCCEEDED"
     assert final.progress == 1.0
     assert final.outputs["scale"] == 3 and final.outputs["epochs"] == 3
@@ -193,7 +192,6 @@ def test_success_with_outputs_artifacts_and_job_files(env: Env) -> None:
     assert spec["entrypoint"] == f"{env.script}:train" and spec["params"]["training_epochs"] == 3
     assert final.create_time and final.start_time and final.end_time
     assert final.create_time <= final.start_time <= final.end_time
-    assert elapsed < 10
     # Cancelling a finished job changes nothing.
     assert model.cancel().state is JobState.SUCCEEDED
 
@@ -245,17 +243,32 @@ def test_cancel_is_cancelled_not_failed(env: Env) -> None:
     assert model.refresh().state is JobState.CANCELLED
 
 
-def test_cancel_escalates_to_sigkill_after_the_grace_period(env: Env) -> None:
+def test_cancel_escalates_to_sigkill_after_the_grace_period(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.local import _model as local_model
+
+    # Hold the escalation (the grace period, then SIGKILL) until cancel has returned: if cancel waited for
+    # it in the caller's thread, cancel would never return and the hang guard below would trip.
+    escalating, release = threading.Event(), threading.Event()
+    escalate = local_model._escalate
+
+    def held(*args: Any) -> None:
+        escalating.set()
+        release.wait(30)
+        escalate(*args)
+
+    monkeypatch.setattr(local_model, "_escalate", held)
     model = env.model(grace_period=0.3)
     model.train(env.request(mode="stubborn"))
     wait_for(lambda: model.refresh().state is JobState.RUNNING)
-    started = time.monotonic()
-    model.cancel()
-    assert time.monotonic() - started < 0.3  # the grace period runs in the background
+    model.cancel()  # returns with the escalation still held: the grace period runs in the background
+    assert escalating.wait(30), "cancel started no escalation"
+    worker = JobDir(Path(model.job.resources["job_dir"])).read_identity()
+    assert worker is not None and worker.is_running()  # SIGTERM is ignored; nothing killed it yet
+    release.set()
     final = model.wait(timeout=30)
     assert final.state is JobState.CANCELLED
-    worker = JobDir(Path(model.job.resources["job_dir"])).read_identity()
-    assert worker is not None
     wait_for(lambda: worker.is_running() is False)
 
 

@@ -138,6 +138,18 @@ class FakeVertex:
         """Every call as ``METHOD /route`` (operations keep their full ``/ui/...`` path)."""
         return [c.route for c in self.calls]
 
+    def writes(self) -> list[str]:
+        """The routes of every call that changes something (POST, DELETE), in order: creates, imports,
+        deploys, cancels. Lookups and operation polls are left out: how often those happen is the poll
+        policy's business, not an outcome."""
+        return [c.route for c in self.calls if c.method != "GET"]
+
+    def first(self, route: str) -> int:
+        """The index in :attr:`calls` of the first call on ``route`` (``METHOD /route``)."""
+        routes = self.routes()
+        assert route in routes, f"no {route} among {routes}"
+        return routes.index(route)
+
     def of(self, method: str, path_regex: str) -> list[Call]:
         """The calls matching ``method`` and ``path_regex`` (searched in the path)."""
         rx = re.compile(path_regex)

@@ -31,19 +31,36 @@ def op_path(resource_call_path: str) -> str:
     return resource_call_path
 
 
+def last_poll(fake: FakeVertex, operation: str) -> int:
+    """The index in ``fake.calls`` of the last poll of ``operation`` (however many polls there were)."""
+    return max(i for i, c in enumerate(fake.calls) if c.path == f"/ui/{operation}")
+
+
+def assert_adopted_after_a_lost_create(fake: FakeVertex) -> None:
+    """One dataset create whose response was lost, then the lookup by label found it: a lookup came before
+    the create and another after it, and nothing was created twice."""
+    lookups = [i for i, route in enumerate(fake.routes()) if route == "GET /datasets"]
+    assert len(lookups) >= 2 and lookups[0] < fake.first("POST /datasets") < lookups[-1]
+    assert fake.writes() == ["POST /datasets", "POST /trainingPipelines"]
+    (dataset,) = fake.datasets
+    (pipeline,) = fake.of("POST", r"/trainingPipelines$")
+    assert pipeline.body["inputDataConfig"] == {"datasetId": dataset.rsplit("/", 1)[1]}
+
+
 def test_tabular_dataset_from_gcs_csvs(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
     model = make(TABULAR.cls, ws, clock, dataset_source=CSVS, **TABULAR.config)
     train(model)
     (dataset,) = fake.datasets
     dataset_id = dataset.rsplit("/", 1)[1]
     (operation,) = fake.operations
-    assert fake.routes() == [
-        "GET /datasets",
-        "POST /datasets",
-        f"GET /ui/{operation}",
-        "POST /trainingPipelines",
-    ]
-    listing, create, poll, pipeline = fake.calls
+    # Looked up by label, then exactly one dataset create, then one pipeline once its operation was done.
+    assert fake.writes() == ["POST /datasets", "POST /trainingPipelines"]
+    assert fake.first("GET /datasets") < fake.first("POST /datasets")
+    listing = fake.calls[fake.first("GET /datasets")]
+    (create,) = fake.of("POST", r"/datasets$")
+    (pipeline,) = fake.of("POST", r"/trainingPipelines$")
+    assert last_poll(fake, operation) < fake.first("POST /trainingPipelines")
+    assert fake.operations[operation]["done"]
     key = labels_of(model)["jobferry-key"]
     assert listing.query == {"filter": f'labels.jobferry-key="{key}"', "$alt": ALT}
     assert create.path == f"/v1/{PARENT}/datasets" and create.query == {"$alt": ALT}
@@ -53,7 +70,7 @@ def test_tabular_dataset_from_gcs_csvs(fake: FakeVertex, ws: Workspace, clock: F
         "metadata": {"inputConfig": {"gcsSource": {"uri": CSVS}}},
         "labels": labels_of(model),
     }
-    assert poll.path == f"/ui/{operation}" and operation.startswith(dataset + "/operations/")
+    assert operation.startswith(dataset + "/operations/")
     assert pipeline.body == pipeline_body(model, TABULAR, dataset_id=dataset_id)
     assert model.job.resources == {"dataset": dataset}
 
@@ -95,31 +112,29 @@ def test_dataset_created_then_imported(
     (dataset,) = fake.datasets
     dataset_id = dataset.rsplit("/", 1)[1]
     create_op, import_op = fake.operations
-    assert fake.routes() == [
-        "GET /datasets",
-        "POST /datasets",
-        f"GET /ui/{create_op}",
-        f"GET /ui/{create_op}",
-        f"POST /datasets/{dataset_id}:import",
-        f"GET /ui/{import_op}",
-        f"GET /ui/{import_op}",
-        "POST /trainingPipelines",
-    ]
-    create = fake.calls[1]
+    # Looked up by label, then one create, one import and one pipeline, each after the one before was done.
+    imported = f"POST /datasets/{dataset_id}:import"
+    assert fake.writes() == ["POST /datasets", imported, "POST /trainingPipelines"]
+    assert fake.first("GET /datasets") < fake.first("POST /datasets")
+    assert fake.operations[create_op]["done"] and fake.operations[import_op]["done"]
+    assert last_poll(fake, create_op) < fake.first(imported)
+    assert last_poll(fake, import_op) < fake.first("POST /trainingPipelines")
+    (create,) = fake.of("POST", r"/datasets$")
     assert create.body == {
         "displayName": "inst",
         "metadataSchemaUri": family.metadata_schema,
         "metadata": {},
         "labels": labels_of(model),
     }
-    importing = fake.calls[4]
+    (importing,) = fake.of("POST", r":import$")
     assert importing.query == {"$alt": ALT}
     assert importing.body == {
         "importConfigs": [{"gcsSource": {"uris": [source]}, "importSchemaUri": family.import_schema}]
     }
     (pipeline,) = fake.of("POST", r"/trainingPipelines$")
     assert pipeline.body == pipeline_body(model, family, dataset_id=dataset_id)
-    assert len(clock.sleeps) == 2  # one poll interval per operation, on the fake clock
+    # Neither operation was done at its first look: the adapter waited between looks on the fake clock.
+    assert len(clock.sleeps) >= 2
 
 
 @pytest.mark.parametrize("family", UNSTRUCTURED[:1], ids=lambda f: f.id)
@@ -145,7 +160,16 @@ def test_rerun_after_a_rejected_pipeline_reuses_the_dataset(
     again = make(family.cls, ws, clock, **family.config)
     train(again, training_data_url="gs://b/i.jsonl")
     assert len(fake.datasets) == 1 and len(fake.of("POST", r":import$")) == 1
-    assert fake.routes()[-2:] == ["GET /datasets", "POST /trainingPipelines"]
+    (dataset,) = fake.datasets
+    dataset_id = dataset.rsplit("/", 1)[1]
+    pipelines = ["POST /trainingPipelines"] * 2
+    assert fake.writes() == ["POST /datasets", f"POST /datasets/{dataset_id}:import", *pipelines]
+    rejected, accepted = fake.of("POST", r"/trainingPipelines$")
+    assert rejected.status == 400 and accepted.body["inputDataConfig"] == {"datasetId": dataset_id}
+    # The rerun looked the dataset up by label (rather than creating one) before its pipeline.
+    reruns_lookup = max(i for i, route in enumerate(fake.routes()) if route == "GET /datasets")
+    assert fake.calls.index(rejected) < reruns_lookup < fake.calls.index(accepted)
+    assert len(fake.pipelines) == 1
 
 
 def test_found_but_empty_dataset_is_imported_again(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
@@ -168,8 +192,7 @@ def test_dataset_create_503_after_effect_is_not_duplicated(
     model = make(TABULAR.cls, ws, clock, dataset_source=CSVS, **TABULAR.config)
     fake.drop_after_effect("POST", r"/datasets$", status=503)
     train(model)
-    assert len(fake.datasets) == 1
-    assert fake.routes() == ["GET /datasets", "POST /datasets", "GET /datasets", "POST /trainingPipelines"]
+    assert_adopted_after_a_lost_create(fake)
 
 
 def test_dataset_create_lost_response_is_adopted_by_label(
@@ -181,4 +204,4 @@ def test_dataset_create_lost_response_is_adopted_by_label(
     train(model)
     (dataset,) = fake.datasets
     assert model.job.resources == {"dataset": dataset}
-    assert fake.routes() == ["GET /datasets", "POST /datasets", "GET /datasets", "POST /trainingPipelines"]
+    assert_adopted_after_a_lost_create(fake)

@@ -45,13 +45,15 @@ def test_create_request_is_exact(
     response = train(model)
 
     assert response.status.state is TaskState.running
-    assert fake.routes() == ["POST /trainingPipelines"]  # an existing dataset: nothing else is called
-    (call,) = fake.calls
+    # An existing dataset: no dataset is looked up or created, and exactly one pipeline is.
+    assert fake.writes() == ["POST /trainingPipelines"] and not fake.of("GET", r"/datasets")
+    (call,) = fake.of("POST", r"/trainingPipelines$")
     assert call.method == "POST"
     assert call.path == f"/v1/{PARENT}/trainingPipelines"
     assert call.query == {"$alt": ALT}
     assert call.body == pipeline_body(model, family)
-    assert rsps.calls[0].request.url == f"{V1}/trainingPipelines?%24alt=json%3Benum-encoding%3Dint"
+    (sent,) = [c.request for c in rsps.calls if c.request.method == "POST"]
+    assert sent.url == f"{V1}/trainingPipelines?%24alt=json%3Benum-encoding%3Dint"
     # The label value is the submission key recorded in the checkpoint, and a valid label value.
     key = labels_of(model)["jobferry-key"]
     assert len(key) <= 63 and key == key.lower()
@@ -213,8 +215,10 @@ def test_lost_create_response_is_adopted_by_label(
     (name,) = fake.pipelines
     assert model.job.job_id == name
     assert model.job.resources == {"dataset": f"{PARENT}/datasets/123"}
-    assert fake.routes() == ["POST /trainingPipelines", "GET /trainingPipelines"]
-    listing = fake.calls[1]
+    # One create; its lost response made the adapter look the pipeline up by label, after the create.
+    assert fake.writes() == ["POST /trainingPipelines"]
+    assert fake.first("POST /trainingPipelines") < fake.first("GET /trainingPipelines")
+    listing = fake.calls[fake.first("GET /trainingPipelines")]
     key = labels_of(model)["jobferry-key"]
     assert listing.query == {"filter": f'labels.jobferry-key="{key}"', "$alt": ALT}
     assert fake.pipelines[name]["labels"]["jobferry-key"] == key
@@ -229,7 +233,8 @@ def test_503_after_the_create_took_effect_is_not_duplicated(
     fake.drop_after_effect("POST", r"/trainingPipelines$", status=503)
     train(model)
     assert len(fake.pipelines) == 1 and model.job.job_id in fake.pipelines
-    assert fake.routes() == ["POST /trainingPipelines", "GET /trainingPipelines"]
+    assert fake.writes() == ["POST /trainingPipelines"]  # not created again: found by label after the 503
+    assert fake.first("POST /trainingPipelines") < fake.first("GET /trainingPipelines")
 
 
 def test_reload_from_the_checkpoint_then_refresh(

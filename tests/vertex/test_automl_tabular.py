@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +114,9 @@ def test_unreadable_columns_are_a_clear_spec_error(
     (tmp_path / "empty.csv").write_text("")
     extra = {"dataset": "123"} if "dataset_source" not in config else {}
     model = make(TABULAR.cls, ws, clock, target_column="y", **extra, **config)
-    started = time.monotonic()
     with pytest.raises(SpecError, match=match):
         train(model, **({"training_data_url": input_url.format(tmp=tmp_path)} if input_url else {}))
-    assert time.monotonic() - started < 5
+    # Never a hang: nothing was sent, and nothing was waited for on the model's clock.
     assert fake.calls == [] and clock.sleeps == []  # no dataset, no pipeline, no retries
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -83,21 +84,19 @@ def test_deploy_creates_the_endpoint_then_deploys_then_predicts(
     assert endpoint == endpoint_name
     endpoint_id = endpoint.rsplit("/", 1)[1]
     create_op, deploy_op = fake.operations
-    assert fake.routes() == [
-        "GET /endpoints",
-        "POST /endpoints",
-        f"GET /ui/{create_op}",  # 503: retried by our policy, on the fake clock
-        f"GET /ui/{create_op}",
-        f"GET /endpoints/{endpoint_id}",
-        f"POST /endpoints/{endpoint_id}:deployModel",
-        f"GET /ui/{deploy_op}",
-    ]
-    listing, create, failed_poll, *_ = fake.calls
+    # Exactly one endpoint create, then one deploy to it; the label lookup came before the create.
+    assert fake.writes() == ["POST /endpoints", f"POST /endpoints/{endpoint_id}:deployModel"]
+    assert fake.first("GET /endpoints") < fake.first("POST /endpoints")
+    listing = fake.calls[fake.first("GET /endpoints")]
+    (create,) = fake.of("POST", r"/endpoints$")
     key = labels_of(model)["jobferry-key"]
     assert listing.query == {"filter": f'labels.jobferry-key="{key}"', "$alt": ALT}
     assert create.body == {"displayName": "inst", "labels": labels_of(model)}
-    assert failed_poll.status == 503 and len(clock.sleeps) == 1
-    deploy = fake.calls[5]
+    # The 503 on the create operation was retried by our policy, on the fake clock, until it answered.
+    create_polls = fake.of("GET", re.escape(create_op) + "$")
+    assert create_polls[0].status == 503 and create_polls[-1].status == 200 and clock.sleeps
+    assert fake.operations[create_op]["done"] and fake.operations[deploy_op]["done"]
+    (deploy,) = fake.of("POST", r":deployModel$")
     assert deploy.query == {"$alt": ALT}
     deployed_id = deployed_model_id_for(key, f"{PARENT}/models/555", endpoint)
     assert deploy.body == {
@@ -136,8 +135,9 @@ def test_deploy_finds_the_endpoint_by_label_first(fake: FakeVertex, ws: Workspac
     existing = f"{PARENT}/endpoints/9"
     fake.endpoints[existing] = {"name": existing, "labels": labels_of(model)}
     assert model.deploy() == existing
-    assert fake.routes()[:3] == ["GET /endpoints", "GET /endpoints/9", "POST /endpoints/9:deployModel"]
-    assert not fake.of("POST", r"/endpoints$")
+    assert fake.writes() == ["POST /endpoints/9:deployModel"]  # no endpoint created: the labelled one is used
+    assert fake.first("GET /endpoints") < fake.first("POST /endpoints/9:deployModel")
+    assert len(fake.endpoints) == 1 and len(fake.endpoints[existing]["deployedModels"]) == 1
 
 
 def test_endpoint_create_503_after_effect_is_not_duplicated(
@@ -148,12 +148,11 @@ def test_endpoint_create_503_after_effect_is_not_duplicated(
     endpoint = model.deploy()
     assert list(fake.endpoints) == [endpoint]
     endpoint_id = endpoint.rsplit("/", 1)[1]
-    assert fake.routes()[:4] == [
-        "GET /endpoints",
-        "POST /endpoints",
-        "GET /endpoints",
-        f"GET /endpoints/{endpoint_id}",
-    ]
+    # One create (its 503 came after the effect): the label lookup after it found the endpoint instead.
+    assert fake.writes() == ["POST /endpoints", f"POST /endpoints/{endpoint_id}:deployModel"]
+    lookups = [i for i, route in enumerate(fake.routes()) if route == "GET /endpoints"]
+    assert len(lookups) >= 2 and lookups[0] < fake.first("POST /endpoints") < lookups[-1]
+    assert len(fake.endpoints[endpoint]["deployedModels"]) == 1
 
 
 @pytest.mark.parametrize("status", [None, 503])
@@ -178,8 +177,11 @@ def test_an_explicit_endpoint_is_used_as_is(fake: FakeVertex, ws: Workspace, clo
     fake.endpoints[mine] = {"name": mine}
     assert model.deploy(endpoint=mine, traffic_percentage=30) == mine
     (op,) = fake.operations
-    assert fake.routes() == ["GET /endpoints/4", "POST /endpoints/4:deployModel", f"GET /ui/{op}"]
-    assert fake.calls[1].body["trafficSplit"] == {"0": 30}
+    assert fake.writes() == ["POST /endpoints/4:deployModel"]  # no lookup by label, no endpoint created
+    assert not fake.of("GET", r"/endpoints$") and fake.operations[op]["done"]
+    (deploy,) = fake.of("POST", r":deployModel$")
+    assert deploy.body["trafficSplit"] == {"0": 30}
+    assert len(fake.endpoints[mine]["deployedModels"]) == 1
 
 
 def test_redeploy_reuses_the_deployed_model(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
@@ -188,14 +190,14 @@ def test_redeploy_reuses_the_deployed_model(fake: FakeVertex, ws: Workspace, clo
     resources = dict(model.job.resources)
     fake.calls.clear()
     assert model.deploy() == endpoint
-    assert fake.routes() == [f"GET /endpoints/{endpoint.rsplit('/', 1)[1]}"]
+    assert fake.writes() == []  # nothing created or deployed again
     assert model.job.resources == resources
     # A fresh model, loaded from the checkpoint, reuses it too.
     fresh: VertexModel[Any] = IMAGE.cls.load_remote(ws, "inst", use_cache=False)
     fresh.clock = clock
     fake.calls.clear()
     assert fresh.deploy() == endpoint
-    assert [c.method for c in fake.calls] == ["GET"]
+    assert fake.writes() == []
     assert len(fake.endpoints[endpoint]["deployedModels"]) == 1
 
 
@@ -206,8 +208,10 @@ def test_undeploy(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
     fake.calls.clear()
     model.undeploy()
     op = list(fake.operations)[-1]
-    assert fake.routes() == [f"POST /endpoints/{endpoint.rsplit('/', 1)[1]}:undeployModel", f"GET /ui/{op}"]
-    assert fake.calls[0].body == {"deployedModelId": deployed_id}
+    assert fake.writes() == [f"POST /endpoints/{endpoint.rsplit('/', 1)[1]}:undeployModel"]
+    assert fake.operations[op]["done"]  # the undeploy operation was waited for
+    (undeploy,) = fake.of("POST", r":undeployModel$")
+    assert undeploy.body == {"deployedModelId": deployed_id}
     assert fake.endpoints[endpoint]["deployedModels"] == []
     assert model.job.resources == {
         "dataset": f"{PARENT}/datasets/123",
