@@ -10,30 +10,32 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from checkpoint._errors import (
+from adapters._errors import (
     AuthError,
-    BundleCorrupted,
-    BundleError,
-    CheckpointNotFound,
     Conflict,
     CredentialError,
     InvalidJobSpec,
-    InvalidName,
     JobError,
     JobFailed,
-    JobferryError,
     JobNotFound,
     JobTimeout,
-    MissingDependency,
     OutcomeUnknown,
     PermanentError,
     PredictionError,
     QuotaExceeded,
-    SecretInCheckpoint,
     SpecError,
     TransientError,
-    UnsafeArchive,
     VendorError,
+)
+from checkpoint._errors import (
+    BundleCorrupted,
+    BundleError,
+    CheckpointNotFound,
+    InvalidName,
+    JobferryError,
+    MissingDependency,
+    SecretInCheckpoint,
+    UnsafeArchive,
     WorkspaceError,
 )
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checkpoint._errors import PredictionError
+from adapters._errors import PredictionError
 
 # {"instances": [...], "parameters": ...}: the brackets, commas and keys around the instances.
 _ENVELOPE = len(b'{"instances":[],"parameters":}')

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from checkpoint._errors import SpecError
+from adapters._errors import SpecError
 
 from ._credentials import CredentialRef
 from ._poll import PollPolicy

@@ -54,7 +54,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import CoreSchema
 
-from checkpoint._errors import CredentialError
+from adapters._errors import CredentialError
 from checkpoint._secrets import looks_like_secret
 
 __all__ = [

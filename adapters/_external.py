@@ -28,8 +28,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from adapters._errors import JobFailed, SpecError
 from checkpoint import ModelCheckpoint, StatusLog, Workspace, validate_name
-from checkpoint._errors import JobFailed, JobferryError, SpecError
+from checkpoint._errors import JobferryError
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._connection import (

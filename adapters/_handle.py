@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from checkpoint._errors import JobTimeout
+from adapters._errors import JobTimeout
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._jobs import JobStatus

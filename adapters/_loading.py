@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapters._errors import SpecError
 from checkpoint import ModelCheckpoint, Workspace, validate_name
-from checkpoint._errors import JobferryError, SpecError
+from checkpoint._errors import JobferryError
 
 from . import _cache
 from ._external import JOB_FILE, ExternalJobModel

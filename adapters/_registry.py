@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from checkpoint._errors import MissingDependency, SpecError
+from adapters._errors import SpecError
+from checkpoint._errors import MissingDependency
 
 if TYPE_CHECKING:
     from ._external import ExternalJobModel

@@ -21,7 +21,7 @@ from typing import TypeVar
 import tenacity
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from checkpoint._errors import TransientError
+from adapters._errors import TransientError
 
 from ._clock import SYSTEM_CLOCK, Clock
 

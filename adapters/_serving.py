@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from checkpoint._errors import PredictionError, VendorError
+from adapters._errors import PredictionError, VendorError
 
 from ._chunking import Chunk, plan_chunks
 from ._jobs import JobRef

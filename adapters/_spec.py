@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from adapters._errors import SpecError
 from checkpoint import Workspace, validate_name
-from checkpoint._errors import InvalidName, MissingDependency, SpecError
+from checkpoint._errors import InvalidName, MissingDependency
 
 from ._messages import PluginRequest, PluginRequestContext, TrainPluginInput
 from ._registry import get_adapter, list_adapters

@@ -25,8 +25,8 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import Field, ValidationError
 
+from adapters._errors import JobNotFound, OutcomeUnknown, TransientError
 from checkpoint import Workspace
-from checkpoint._errors import JobNotFound, OutcomeUnknown, TransientError
 
 from ._jobs import JobRef, JobState, JobStatus
 from ._messages import CamelModel

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from checkpoint._errors import JobTimeout
+from adapters._errors import JobTimeout
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._external import ExternalJobModel

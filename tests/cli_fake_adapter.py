@@ -16,11 +16,11 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from adapters._connection import Connection, ExternalJobConfig, Policies
+from adapters._errors import JobNotFound
 from adapters._external import ExternalJobModel
 from adapters._jobs import JobErrorInfo, JobRef, JobState, JobStatus
 from adapters._poll import PollPolicy
 from adapters._serving import OnlinePredictions
-from checkpoint._errors import JobNotFound
 
 ADAPTER_NAME = "fake-cli"
 TARGET = "tests.cli_fake_adapter:FakeCliModel"

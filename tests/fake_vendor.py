@@ -18,10 +18,10 @@ from pydantic import Field
 from adapters._clock import Clock, FakeClock
 from adapters._connection import Connection, ExternalJobConfig
 from adapters._credentials import CredentialRef
+from adapters._errors import InvalidJobSpec, JobNotFound
 from adapters._external import ExternalJobModel
 from adapters._jobs import JobErrorInfo, JobRef, JobState, JobStatus, StateTable
 from adapters._serving import OnlinePredictions
-from checkpoint._errors import InvalidJobSpec, JobNotFound
 
 FAKE_STATES = StateTable(
     {

@@ -511,7 +511,8 @@ def test_wait_poll_interval_replaces_the_jobs_policy(cli: Cli, fake_clock: FakeC
     assert code == 0, err
     assert out.splitlines()[-2] == "job fake-0001 SUCCEEDED 100%"
     assert cli.describes(job_id) == 3
-    assert fake_clock.sleeps == [0.2, 0.2]  # between the three looks: exactly 0.2 s (no jitter, no growth)
+    # Between the three looks: 0.2 s each (no jitter, no growth).
+    assert fake_clock.sleeps == pytest.approx([0.2, 0.2])
     assert read_job_record(cli.ws, "fruit-fake").connection["poll"]["initial"] == 30
 
 
@@ -521,7 +522,7 @@ def test_wait_poll_interval_sets_the_number_of_polls(cli: Cli, fake_clock: FakeC
     assert code == 3, err
     # One poll at once, then one every 0.1 s (the last one at the deadline); the job's own policy would
     # have slept 30 s at once.
-    assert max(fake_clock.sleeps) == 0.1 and sum(fake_clock.sleeps) == pytest.approx(1.0)
+    assert max(fake_clock.sleeps) == pytest.approx(0.1) and sum(fake_clock.sleeps) == pytest.approx(1.0)
     assert cli.describes(job_id) == len(fake_clock.sleeps) + 1 >= 11
 
 
@@ -531,7 +532,7 @@ def test_train_wait_poll_interval(cli: Cli, fake_clock: FakeClock) -> None:
     )
     assert code == 0
     assert events[-1]["state"] == "SUCCEEDED"
-    assert fake_clock.sleeps == [0.01, 0.01]  # not the spec's 30 s
+    assert fake_clock.sleeps == pytest.approx([0.01, 0.01])  # not the spec's 30 s
     # The policy the spec gave is what job.json keeps: --poll-interval is for this wait only.
     assert read_job_record(cli.ws, "fruit-fake").connection["poll"]["initial"] == 30
 

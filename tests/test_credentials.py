@@ -23,8 +23,9 @@ from adapters._credentials import (
     InvalidCredentialRef,
     ServiceAccountFileRef,
 )
+from adapters._errors import CredentialError
 from adapters.vertex._google_auth import resolve_google
-from checkpoint._errors import CredentialError, JobferryError, MissingDependency
+from checkpoint._errors import JobferryError, MissingDependency
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = "/work/venv/bin/python" if Path("/work/venv/bin/python").exists() else sys.executable

@@ -16,13 +16,7 @@ import pytest
 
 from adapters import PluginRequest, PluginRequestContext, TrainPluginInput, _registry
 from adapters._clock import FakeClock
-from adapters._external import ExternalJobModel
-from adapters._jobs import JobRef, JobState
-from adapters._poll import PollPolicy, clear_limiters
-from adapters._retry import RetryPolicy
-from adapters.testing import FAST_RETRY, AdapterContract
-from checkpoint import Workspace
-from checkpoint._errors import (
+from adapters._errors import (
     AuthError,
     InvalidJobSpec,
     JobNotFound,
@@ -32,6 +26,12 @@ from checkpoint._errors import (
     TransientError,
     VendorError,
 )
+from adapters._external import ExternalJobModel
+from adapters._jobs import JobRef, JobState
+from adapters._poll import PollPolicy, clear_limiters
+from adapters._retry import RetryPolicy
+from adapters.testing import FAST_RETRY, AdapterContract
+from checkpoint import Workspace
 from examples.toy_service.adapter import ToyTrainConfig, ToyTrainModel
 from tests.toy_server import ToyServer, score
 

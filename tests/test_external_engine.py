@@ -13,11 +13,7 @@ from hypothesis import strategies as st
 from adapters import PluginRequest, PluginRequestContext, TrainPluginInput
 from adapters._chunking import _ENVELOPE, encoded_size, plan_chunks
 from adapters._clock import FakeClock
-from adapters._jobs import JobState
-from adapters._retry import RetryPolicy
-from checkpoint import StatusLog, Workspace
-from checkpoint._errors import (
-    JobferryError,
+from adapters._errors import (
     JobTimeout,
     OutcomeUnknown,
     PermanentError,
@@ -25,6 +21,10 @@ from checkpoint._errors import (
     SpecError,
     TransientError,
 )
+from adapters._jobs import JobState
+from adapters._retry import RetryPolicy
+from checkpoint import StatusLog, Workspace
+from checkpoint._errors import JobferryError
 from tests.fake_vendor import VENDORS, FakeConfig, FakeConnection, FakeModel, FakeVendor
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial=0.5, maximum=2, deadline=60)

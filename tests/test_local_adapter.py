@@ -19,6 +19,15 @@ from typing import Any
 import pytest
 
 from adapters import PluginRequest, PluginRequestContext, TrainPluginInput
+from adapters._errors import (
+    Conflict,
+    InvalidJobSpec,
+    JobNotFound,
+    PermanentError,
+    PredictionError,
+    SpecError,
+    TransientError,
+)
 from adapters._external import ExternalJobModel
 from adapters._jobs import JobRef, JobState
 from adapters._poll import PollPolicy
@@ -29,15 +38,6 @@ from adapters.local._entrypoints import EntrypointError, parse_entrypoint
 from adapters.local._jobdir import JobDir, ProcessIdentity, atomic_write_json, now_iso
 from adapters.testing import FAST_RETRY, AdapterContract
 from checkpoint import Workspace
-from checkpoint._errors import (
-    Conflict,
-    InvalidJobSpec,
-    JobNotFound,
-    PermanentError,
-    PredictionError,
-    SpecError,
-    TransientError,
-)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_POLL = PollPolicy(initial=0.05, maximum=0.5, floor_cap=0.5)

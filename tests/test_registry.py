@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from adapters import _registry
+from adapters._errors import SpecError
 from adapters._registry import ENTRY_POINT_GROUP, get_adapter, list_adapters, register_adapter
-from checkpoint._errors import MissingDependency, SpecError
+from checkpoint._errors import MissingDependency
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from adapters._clock import FakeClock
+from adapters._errors import OutcomeUnknown, PermanentError, QuotaExceeded, TransientError
 from adapters._retry import DEFAULT_RETRY, RetryEvent, RetryPolicy
-from checkpoint._errors import OutcomeUnknown, PermanentError, QuotaExceeded, TransientError
 
 
 def failing(errors: list[BaseException], result: str = "ok") -> tuple[Callable[[], str], list[int]]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from adapters._errors import SpecError
 from adapters._messages import TrainPluginInput
 from adapters._registry import register_adapter
 from adapters._spec import JobSpec, load_spec
 from checkpoint import Workspace
-from checkpoint._errors import SpecError
 from tests.cli_fake_adapter import ADAPTER_NAME, TARGET, FakeCliConfig, FakeCliModel
 
 

@@ -51,7 +51,8 @@ import sys
 import traceback
 from typing import Any
 
-from checkpoint._errors import JobError, JobferryError, JobTimeout
+from adapters._errors import JobError, JobTimeout
+from checkpoint._errors import JobferryError
 
 from .._jobs import JobStatus
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from checkpoint._errors import CheckpointNotFound, InvalidName, JobferryError, JobTimeout, SpecError
+from adapters._errors import JobTimeout, SpecError
+from checkpoint._errors import CheckpointNotFound, InvalidName, JobferryError
 
 from .._jobs import JobState
 from .._loading import NotAJobCheckpoint

@@ -25,8 +25,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from checkpoint import InvalidName, validate_name
-from checkpoint._errors import (
+from adapters._errors import (
     Conflict,
     InvalidJobSpec,
     JobNotFound,
@@ -34,6 +33,7 @@ from checkpoint._errors import (
     TransientError,
     VendorError,
 )
+from checkpoint import InvalidName, validate_name
 
 from .._connection import Connection, ExternalJobConfig, job_fields
 from .._credentials import CredentialRef
@@ -69,6 +69,7 @@ STATES = StateTable(
 _TRANSIENT_ERRNOS = frozenset(
     {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE, errno.EMFILE, errno.ENFILE}
 )
+
 
 class LocalEntrypointError(PermanentError):
     """The predict entrypoint raised, or returned something that is not a list of predictions."""

@@ -29,12 +29,12 @@ from adapters import (
     TrainPluginInput,
     TrainPluginOutput,
 )
+from adapters._errors import JobFailed, OutcomeUnknown, PermanentError, TransientError
 from adapters._external import ExternalJobModel
 from adapters._jobs import JobRecord, JobState
 from adapters._retry import RetryPolicy
 from adapters._serving import Predicting
 from checkpoint import Workspace
-from checkpoint._errors import JobFailed, OutcomeUnknown, PermanentError, TransientError
 
 # Retries in the suite are fast but real: tiny backoff, no reliance on wall-clock sleeps.
 FAST_RETRY = RetryPolicy(max_attempts=5, initial=0.001, maximum=0.005, deadline=30)

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, model_validator
 
-from checkpoint._errors import SpecError
+from adapters._errors import SpecError
 
 from .._messages import TrainPluginInput
 from ._columns import read_csv_header

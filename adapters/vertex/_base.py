@@ -14,7 +14,8 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, field_validator
 
-from checkpoint._errors import JobferryError, JobTimeout, OutcomeUnknown, TransientError
+from adapters._errors import JobTimeout, OutcomeUnknown, TransientError
+from checkpoint._errors import JobferryError
 
 from .._connection import Connection, ExternalJobConfig
 from .._credentials import CredentialRef

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from adapters._errors import SpecError
 from checkpoint import Workspace
-from checkpoint._errors import SpecError
 
 from .._connection import Policies
 from .._messages import PluginRequest, TrainPluginInput

@@ -12,7 +12,8 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from checkpoint._errors import MissingDependency, SpecError
+from adapters._errors import SpecError
+from checkpoint._errors import MissingDependency
 
 from .._credentials import CredentialRef
 from ._google_auth import resolve_google

@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from checkpoint._errors import SpecError
+from adapters._errors import SpecError
 
 _HEADER_BYTES = 1 << 16
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from checkpoint._errors import SpecError
+from adapters._errors import SpecError
 
 from .._messages import TrainPluginInput
 from ._base import JOB_STATES, VertexConfig

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from checkpoint._errors import (
+from adapters._errors import (
     AuthError,
     Conflict,
     InvalidJobSpec,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import singledispatch
 from typing import TYPE_CHECKING, Any
 
-from checkpoint._errors import CredentialError, MissingDependency
+from adapters._errors import CredentialError
+from checkpoint._errors import MissingDependency
 
 from .._credentials import (
     DEFAULT_SCOPES,

@@ -12,7 +12,8 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, model_validator
 
-from checkpoint._errors import JobferryError, SpecError
+from adapters._errors import SpecError
+from checkpoint._errors import JobferryError
 
 from .._messages import TrainPluginInput
 from ._base import PIPELINE_STATES, VertexConfig, first, labelled

@@ -11,14 +11,8 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from checkpoint._errors import (
-    Conflict,
-    JobferryError,
-    OutcomeUnknown,
-    PermanentError,
-    SpecError,
-    TransientError,
-)
+from adapters._errors import Conflict, OutcomeUnknown, PermanentError, SpecError, TransientError
+from checkpoint._errors import JobferryError
 
 from .._jobs import JobRef, JobState, JobStatus
 from .._serving import OnlinePredictions

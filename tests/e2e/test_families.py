@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from adapters import Serving, load_job
+from adapters._errors import JobFailed
 from adapters._jobs import JobState
 from adapters.vertex import (
     VertexAutoMLForecasting,
@@ -29,7 +30,6 @@ from adapters.vertex import (
 )
 from adapters.vertex.emulator import VertexEmulator
 from checkpoint import Workspace
-from checkpoint._errors import JobFailed
 from tests.e2e.conftest import (
     BUCKET,
     FRUIT,

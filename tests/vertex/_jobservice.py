@@ -21,11 +21,11 @@ import responses
 
 from adapters import TrainPluginInput
 from adapters._clock import FakeClock
+from adapters._errors import InvalidJobSpec, JobNotFound
 from adapters._external import ExternalJobModel
 from adapters._jobs import JobState, JobStatus
 from adapters.testing import FAST_RETRY, AdapterContract
 from checkpoint import Workspace
-from checkpoint._errors import InvalidJobSpec, JobNotFound
 from tests.vertex.conftest import BASE, PARENT
 
 Model = TypeVar("Model", bound=ExternalJobModel[Any])

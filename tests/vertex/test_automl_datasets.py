@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from adapters._clock import FakeClock
+from adapters._errors import InvalidJobSpec, SpecError
 from checkpoint import Workspace
-from checkpoint._errors import InvalidJobSpec, SpecError
 from tests.vertex.conftest import (
     ALT,
     FAMILIES,

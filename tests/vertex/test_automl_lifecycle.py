@@ -9,12 +9,12 @@ import pytest
 import responses
 
 from adapters._clock import FakeClock
+from adapters._errors import AuthError, InvalidJobSpec, JobNotFound
 from adapters._jobs import JobState
 from adapters._messages import TaskState
 from adapters.testing import JOB_JSON_KEYS
 from adapters.vertex import PIPELINE_STATES, VertexModel
 from checkpoint import Workspace
-from checkpoint._errors import AuthError, InvalidJobSpec, JobNotFound
 from tests.vertex.conftest import (
     ALT,
     BASE,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from adapters._clock import FakeClock
+from adapters._errors import SpecError
 from adapters.vertex._columns import read_csv_header
 from checkpoint import Workspace
-from checkpoint._errors import SpecError
 from tests.vertex.conftest import FAMILIES, FakeVertex, make, pipeline_body, train
 
 TABULAR = FAMILIES[0]

@@ -9,11 +9,12 @@ import responses
 
 from adapters import PluginRequest, Predicting, Serving, TrainPluginInput
 from adapters._clock import FakeClock
+from adapters._errors import SpecError
 from adapters._jobs import JobRecord, JobRef, JobState, JobStatus
 from adapters.testing import FAST_RETRY
 from adapters.vertex import VertexAutoMLTabular, VertexBatchPrediction, batch_predict
 from checkpoint import Workspace
-from checkpoint._errors import JobferryError, SpecError
+from checkpoint._errors import JobferryError
 from tests.vertex._jobservice import (
     CONNECTION,
     STATE_IDS,

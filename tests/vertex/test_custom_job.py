@@ -9,10 +9,11 @@ import responses
 
 from adapters import PluginRequest, Predicting, Serving, TrainPluginInput
 from adapters._clock import FakeClock
+from adapters._errors import SpecError
 from adapters._jobs import JobState
 from adapters.vertex import VertexCustomJob, VertexCustomJobConfig
 from checkpoint import Workspace
-from checkpoint._errors import JobferryError, SpecError
+from checkpoint._errors import JobferryError
 from tests.vertex._jobservice import (
     CONNECTION,
     STATE_IDS,

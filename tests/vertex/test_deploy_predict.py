@@ -11,10 +11,11 @@ import pytest
 
 from adapters import Predicting, Serving
 from adapters._clock import FakeClock
+from adapters._errors import PredictionError
 from adapters.vertex import VertexModel
 from adapters.vertex._serving import deployed_model_id_for
 from checkpoint import Workspace
-from checkpoint._errors import JobferryError, PredictionError
+from checkpoint._errors import JobferryError
 from tests.vertex.conftest import ALT, FAMILIES, PARENT, TYPE, FakeVertex, Family, labels_of, make, train
 
 TABULAR = FAMILIES[0]
@@ -233,7 +234,7 @@ def test_deploy_before_the_model_exists(fake: FakeVertex, ws: Workspace, clock: 
 
 
 def test_failed_deploy_operation_is_mapped(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
-    from checkpoint._errors import InvalidJobSpec
+    from adapters._errors import InvalidJobSpec
 
     model = succeeded(TABULAR, fake, ws, clock)
     endpoint = f"{PARENT}/endpoints/4"

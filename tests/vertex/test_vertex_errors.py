@@ -11,9 +11,7 @@ from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 
 from adapters._clock import FakeClock
-from adapters.vertex._errors import CallContext, translate, vertex_errors
-from checkpoint import Workspace
-from checkpoint._errors import (
+from adapters._errors import (
     AuthError,
     Conflict,
     InvalidJobSpec,
@@ -24,6 +22,8 @@ from checkpoint._errors import (
     TransientError,
     VendorError,
 )
+from adapters.vertex._errors import CallContext, translate, vertex_errors
+from checkpoint import Workspace
 from tests.vertex.conftest import FAMILIES, make, train
 
 CTX = CallContext("get training pipeline", "proj-7", "europe-west4", "service-account key file /k/sa.json")
