@@ -84,6 +84,9 @@ class AdapterContract:
         """Assert ``predictions`` answer ``instances`` in order."""
         assert len(predictions) == len(instances)
 
+    def prepare_predictions(self, model: ExternalJobModel[Any]) -> None:
+        """Make a trained model, reloaded from its checkpoint, ready to ``run`` (e.g. deploy it; optional)."""
+
     def wait(self, model: ExternalJobModel[Any]) -> Any:
         """Wait for the job to end (adapters on a fake clock need nothing more)."""
         return model.wait(timeout=120)
@@ -298,5 +301,6 @@ class AdapterContract:
         self.wait(model)
         fresh = type(model).load_remote(ws, pid, use_cache=False)
         self.adopt_test_settings(fresh, model)
+        self.prepare_predictions(fresh)
         instances = self.instances()
         self.check_predictions(instances, fresh.run(instances))

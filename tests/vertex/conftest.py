@@ -90,6 +90,10 @@ class FakeVertex:
         op_polls: how many polls an operation needs before it is done (0: done at once).
         pipeline_state: the state a new pipeline starts in (an int, as Vertex sends with enum-encoding=int).
         predict: the function that answers one prediction instance.
+        outcomes: pipeline name -> how it moves on when read (``succeed`` / ``fail``: running, then that
+            end; ``slow``: running until cancelled; ``fixed``: stays where a test put it). A pipeline with
+            no outcome never moves on by itself.
+        next_outcome: the outcome given to the pipelines created from now on (``None``: none).
     """
 
     def __init__(self, rsps: responses.RequestsMock) -> None:
@@ -106,6 +110,8 @@ class FakeVertex:
         self.op_polls = 1
         self.pipeline_state = 1
         self.predict: Callable[[Any], Any] = lambda instance: {"echo": instance}
+        self.outcomes: dict[str, str] = {}
+        self.next_outcome: str | None = None
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
         for method in ("GET", "POST", "DELETE"):
@@ -232,6 +238,8 @@ class FakeVertex:
         if name not in items:
             return 404, _error(404, f"{name} not found")
         if method == "GET" and not verb:
+            if collection == "trainingPipelines":
+                self._advance(name)
             return 200, items[name]
         if method == "POST" and verb == "cancel":
             items[name]["state"] = 7
@@ -272,12 +280,29 @@ class FakeVertex:
                 "state": self.pipeline_state,
                 "createTime": "2025-01-01T00:00:00Z",
             }
+            if self.next_outcome is not None:
+                self.outcomes[name] = self.next_outcome
             return 200, self.pipelines[name]
         if collection == "datasets":
             self.datasets[name] = {**body, "name": name}
             return 200, self._new_operation(name, {"@type": TYPE + "Dataset", **self.datasets[name]})
         self.endpoints[name] = {**body, "name": name}
         return 200, self._new_operation(name, {"@type": TYPE + "Endpoint", **self.endpoints[name]})
+
+    def _advance(self, name: str) -> None:
+        """Move a pipeline with an outcome on by one step, as it is read."""
+        outcome, pipeline = self.outcomes.get(name, "fixed"), self.pipelines[name]
+        state = pipeline.get("state")
+        if outcome == "fixed" or state in (4, 5, 7):
+            return
+        if state == 6:
+            pipeline["state"] = 7
+        elif state in (1, 2):
+            pipeline["state"] = 3
+        elif outcome == "succeed":
+            self.succeed(name, model_id=self.new_id())
+        elif outcome == "fail":
+            pipeline.update({"state": 5, "error": {"code": 13, "message": "AutoML training failed"}})
 
     def _new_operation(self, resource: str, result: Json) -> Json:
         op = f"{resource}/operations/{self.new_id()}"
