@@ -43,7 +43,7 @@ from ._connection import (
     describe_validation,
     job_fields,
 )
-from ._handle import JobHandle, PollLoop
+from ._handle import JobHandle
 from ._jobs import JobRecord, JobRef, JobState, JobStatus
 from ._messages import (
     InvocableResponse,
@@ -65,8 +65,11 @@ JOB_FILE = "job.json"
 
 ConfigT = TypeVar("ConfigT", bound=ExternalJobConfig)
 _T = TypeVar("_T")
+_C = TypeVar("_C", bound=Connection)
 
 _DEFAULT_POLICIES = Policies()
+_STILL_WAITING = JobStatus(state=JobState.RUNNING)
+_DONE = JobStatus(state=JobState.SUCCEEDED)
 
 
 class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
@@ -190,6 +193,14 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
                 self.require_config()  # raises: nothing says how to reach the vendor
         assert self._connection is not None
         return self._connection
+
+    def connection_as(self, kind: type[_C]) -> _C:
+        """:attr:`connection`, typed as the adapter's own connection class."""
+        connection = self.connection
+        if not isinstance(connection, kind):
+            got = type(connection).__name__
+            raise TypeError(f"{type(self).__name__}'s connection is a {got}, not a {kind.__name__}")
+        return connection
 
     @property
     def policies(self) -> Policies:
@@ -338,6 +349,20 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         )
         return handle.wait(timeout)
 
+    def wait_until(self, name: str, probe: Callable[[], _T | None], *, timeout: float) -> _T:
+        """Poll ``probe`` (one vendor call) with :meth:`wait_for` until it returns something; return it."""
+        seen: list[_T] = []
+
+        def check() -> JobStatus:
+            got = probe()
+            if got is None:
+                return _STILL_WAITING
+            seen.append(got)
+            return _DONE
+
+        self.wait_for(name, check, timeout=timeout)
+        return seen[-1]
+
     @property
     def job(self) -> JobRef:
         """The job this model tracks."""
@@ -476,10 +501,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
 
         Raises JobTimeout when ``timeout`` runs out first; the job itself goes on.
         """
-        loop = PollLoop(clock=self.clock)
-        loop.add(self.handle())
-        for _, status in loop.run(timeout):
-            yield status
+        yield from self.handle().watch(timeout)
 
     def wait(
         self, timeout: float | None = None, on_update: Callable[[JobStatus], object] | None = None

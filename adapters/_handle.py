@@ -66,7 +66,6 @@ class JobHandle:
         self.polls = 0
         # clock.now() at the job's creation; None until a create time or a first poll says.
         self._born: float | None = None
-        self._known = last
         self._date_age(last)
 
     def _date_age(self, status: JobStatus | None) -> None:

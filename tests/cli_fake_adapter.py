@@ -96,9 +96,7 @@ class FakeCliModel(OnlinePredictions, ExternalJobModel[FakeCliConfig]):
 
     @property
     def fake(self) -> FakeCliConnection:
-        connection = self.connection
-        assert isinstance(connection, FakeCliConnection)
-        return connection
+        return self.connection_as(FakeCliConnection)
 
     def default_policies(self) -> Policies:
         """A reloaded job polls and chunks as its connection says."""

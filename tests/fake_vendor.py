@@ -149,9 +149,7 @@ class FakeModel(OnlinePredictions, ExternalJobModel[FakeConfig]):
 
     @property
     def vendor_name(self) -> str:
-        connection = self.connection
-        assert isinstance(connection, FakeConnection)
-        return connection.vendor_name
+        return self.connection_as(FakeConnection).vendor_name
 
     def connect(self) -> FakeVendor:
         return VENDORS[self.vendor_name]

@@ -354,9 +354,7 @@ class LocalProcessModel(OnlinePredictions, ExternalJobModel[LocalJobConfig]):
     @property
     def local(self) -> LocalConnection:
         """The typed connection (jobs directory, heartbeat and cancel settings)."""
-        connection = self.connection
-        assert isinstance(connection, LocalConnection)
-        return connection
+        return self.connection_as(LocalConnection)
 
     # -- the vendor contract -----------------------------------------------------------------------------
 
@@ -563,7 +561,7 @@ class LocalProcessModel(OnlinePredictions, ExternalJobModel[LocalJobConfig]):
         or a stopped (SIGSTOP) process is slow, not dead, and a FAILED that later turns SUCCEEDED would
         break the promise that terminal states are final.
         """
-        timeout = float(spec.get("heartbeat_timeout") or self._config_timeout())
+        timeout = float(spec.get("heartbeat_timeout") or self.local.heartbeat_timeout)
         worker = job.read_identity()
         beat = job.heartbeat_age()
         running = worker.is_running() if worker is not None else None
@@ -586,9 +584,6 @@ class LocalProcessModel(OnlinePredictions, ExternalJobModel[LocalJobConfig]):
         if age <= timeout:
             return True, None  # just submitted: the worker is starting
         return False, f"worker died (it never started within {timeout:g} s){self._last_words(job)}"
-
-    def _config_timeout(self) -> float:
-        return self.local.heartbeat_timeout
 
     @staticmethod
     def _last_words(job: JobDir) -> str:
@@ -618,15 +613,12 @@ class LocalProcessModel(OnlinePredictions, ExternalJobModel[LocalJobConfig]):
                 except ProcessLookupError:
                     running = False
                 else:
-                    grace = float((job.read_spec() or {}).get("grace_period", self._config_grace()))
+                    grace = float((job.read_spec() or {}).get("grace_period", self.local.grace_period))
                     threading.Thread(
                         target=_escalate, args=(job, worker, grace), name=f"jobferry-cancel-{ref.job_id}"
                     ).start()
             if running is False:
                 _mark_cancelled(job)
-
-    def _config_grace(self) -> float:
-        return self.local.grace_period
 
     def predict_chunk(
         self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None

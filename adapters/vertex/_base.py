@@ -53,7 +53,6 @@ JOB_STATES = StateTable(
         "JOB_STATE_PARTIALLY_SUCCEEDED": JobState.FAILED,
     }
 )
-_RUNNING = JobStatus(state=JobState.RUNNING)
 
 
 def label_filter(submission_key: str) -> str:
@@ -141,9 +140,7 @@ class VertexModel(ExternalJobModel[ConfigT]):
     @property
     def reach(self) -> VertexConnection:
         """The typed connection (from the config, or validated from ``job.json``)."""
-        connection = self.connection
-        assert isinstance(connection, VertexConnection)
-        return connection
+        return self.connection_as(VertexConnection)
 
     def connect(self) -> VertexClients:
         c = self.reach
@@ -187,10 +184,7 @@ class VertexModel(ExternalJobModel[ConfigT]):
         return given or self._plugin_instance_id_or_none() or f"jobferry-{submission_key[:12]}"
 
     def _plugin_instance_id_or_none(self) -> str | None:
-        try:
-            return self.location()[1] if self.is_bound else None
-        except JobferryError:
-            return None
+        return self.location()[1] if self.is_bound else None
 
     def encryption_spec(self) -> dict[str, Any] | None:
         """``{"kmsKeyName": ...}`` when a key is configured."""
@@ -216,29 +210,14 @@ class VertexModel(ExternalJobModel[ConfigT]):
         no_retry = Retry(predicate=lambda _exc: False)
         timeout = self.reach.operation_timeout
 
-        def check() -> JobStatus:
-            done = self.guard(f"{what} (operation)", lambda: operation.done(retry=no_retry))
-            return JobStatus(state=JobState.SUCCEEDED) if done else _RUNNING
+        def done() -> bool | None:
+            return self.guard(f"{what} (operation)", lambda: operation.done(retry=no_retry)) or None
 
         try:
-            self.wait_for(f"{what}: operation {operation.operation.name}", check, timeout=timeout)
+            self.wait_until(f"{what}: operation {operation.operation.name}", done, timeout=timeout)
         except JobTimeout as exc:
             raise JobTimeout(f"{exc} (operation_timeout={timeout:g}); it goes on at Vertex AI") from None
         return self.guard(what, lambda: operation.result(timeout=self.reach.call_timeout))
-
-    def wait_until(self, what: str, found: Callable[[], Any], timeout: float) -> Any:
-        """Poll ``found`` (one vendor call) until it returns something; JobTimeout after ``timeout``."""
-        seen: list[Any] = []
-
-        def check() -> JobStatus:
-            got = self.guard(what, found)
-            if got is None:
-                return _RUNNING
-            seen.append(got)
-            return JobStatus(state=JobState.SUCCEEDED)
-
-        self.wait_for(what, check, timeout=timeout)
-        return seen[-1]
 
     def create_once(self, what: str, find: Callable[[], Any], create: Callable[[], Any]) -> tuple[Any, bool]:
         """Find a labelled resource, or create it (an LRO) exactly once; return it and whether it existed.
@@ -256,7 +235,9 @@ class VertexModel(ExternalJobModel[ConfigT]):
             found = self.guard(f"list {what}s", find)
             if found is None and outcome_unknown and self.reach.create_settle_seconds > 0:
                 try:
-                    found = self.wait_until(f"list {what}s", find, self.reach.create_settle_seconds)
+                    listing = f"list {what}s"
+                    settle = self.reach.create_settle_seconds
+                    found = self.wait_until(listing, lambda: self.guard(listing, find), timeout=settle)
                 except JobTimeout:
                     found = None
             if found is not None:

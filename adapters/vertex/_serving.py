@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from adapters._errors import Conflict, OutcomeUnknown, PermanentError, SpecError, TransientError
 from checkpoint._errors import JobferryError
 
-from .._jobs import JobRef, JobState, JobStatus
+from .._jobs import JobRef
 from .._serving import OnlinePredictions
 from ._base import VertexModel, first, labelled
 from ._client import to_json_dict, to_message, wire_size
@@ -114,15 +114,14 @@ class VertexServing(OnlinePredictions, _Base):
     def _await_deployed(self, endpoint_name: str, deployed_id: str) -> None:
         """Poll the endpoint until the deployment an earlier attempt started is there."""
 
-        def check() -> JobStatus:
+        def there() -> bool | None:
             current = self.guard(
                 "get endpoint", lambda: self.vertex.endpoints.get_endpoint(name=endpoint_name)
             )
-            there = any(d.id == deployed_id for d in current.deployed_models)
-            return JobStatus(state=JobState.SUCCEEDED if there else JobState.RUNNING)
+            return any(d.id == deployed_id for d in current.deployed_models) or None
 
         timeout = self.reach.operation_timeout
-        self.wait_for(f"deployed model {deployed_id} on {endpoint_name}", check, timeout=timeout)
+        self.wait_until(f"deployed model {deployed_id} on {endpoint_name}", there, timeout=timeout)
 
     def _endpoint_for_job(self) -> str:
         """Find the endpoint this job created earlier (by label), or create it (an LRO)."""

@@ -72,7 +72,7 @@ class ToyTrainModel(jf.OnlinePredictions, jf.ExternalJobModel[ToyTrainConfig]):
 
     def _http(self, method: str, path: str, body: Any = None, *, create: bool = False) -> Any:
         """One request and its JSON answer. The one place HTTP failures become jobferry errors."""
-        config, what = ToyTrainConnection.model_validate(self.connection), f"toy-train: {method} {path}"
+        config, what = self.connection_as(ToyTrainConnection), f"toy-train: {method} {path}"
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(config.base_url.rstrip("/") + path, data, method=method)
         request.add_header("Content-Type", "application/json")
