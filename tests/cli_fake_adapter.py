@@ -24,6 +24,8 @@ from adapters._serving import OnlinePredictions
 
 ADAPTER_NAME = "fake-cli"
 TARGET = "tests.cli_fake_adapter:FakeCliModel"
+JOBS_ONLY_NAME = "fake-cli-jobs"
+JOBS_ONLY_TARGET = "tests.cli_fake_adapter:FakeCliJobs"
 _FILE = "fake-vendor.json"
 
 
@@ -79,10 +81,10 @@ class FakeVendor:
             return jobs[job_id]
 
 
-class FakeCliModel(OnlinePredictions, ExternalJobModel[FakeCliConfig]):
-    """An ExternalJobModel whose vendor is a JSON file."""
+class FakeCliJobs(ExternalJobModel[FakeCliConfig]):
+    """An ExternalJobModel whose vendor is a JSON file, without online predictions (not Predicting)."""
 
-    adapter_name = ADAPTER_NAME
+    adapter_name = JOBS_ONLY_NAME
     config_class = FakeCliConfig
     vendor = "fake-cli"
 
@@ -150,6 +152,12 @@ class FakeCliModel(OnlinePredictions, ExternalJobModel[FakeCliConfig]):
             if job["key"] == submission_key:
                 return JobRef(adapter=ADAPTER_NAME, job_id=job_id)
         return None
+
+
+class FakeCliModel(OnlinePredictions, FakeCliJobs):
+    """The same fake vendor, with online predictions."""
+
+    adapter_name = ADAPTER_NAME
 
     def predict_chunk(
         self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None

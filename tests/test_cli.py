@@ -22,7 +22,14 @@ from adapters._loading import read_job_record
 from adapters._poll import PollPolicy
 from adapters._registry import get_adapter, register_adapter
 from checkpoint import ModelCheckpoint, Workspace
-from tests.cli_fake_adapter import ADAPTER_NAME, TARGET, FakeCliModel, FakeVendor
+from tests.cli_fake_adapter import (
+    ADAPTER_NAME,
+    JOBS_ONLY_NAME,
+    JOBS_ONLY_TARGET,
+    TARGET,
+    FakeCliModel,
+    FakeVendor,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[")
@@ -31,6 +38,7 @@ ANSI = re.compile(r"\x1b\[")
 @pytest.fixture(autouse=True)
 def _fake_adapter() -> Iterator[None]:
     register_adapter(ADAPTER_NAME, TARGET)
+    register_adapter(JOBS_ONLY_NAME, JOBS_ONLY_TARGET)
     yield
 
 
@@ -52,6 +60,7 @@ class Cli:
         epochs: int = 3,
         chunk: int = 100,
         poll: float | None = None,
+        adapter: str = ADAPTER_NAME,
     ) -> Path:
         """A spec of the fake adapter; ``poll`` makes it poll every ``poll`` seconds (default: 0.01-0.05)."""
         path = self.tmp_path / f"{name}-{finish_after}-{outcome}-{epochs}-{poll}.toml"
@@ -59,7 +68,7 @@ class Cli:
         path.write_text(
             textwrap.dedent(
                 f"""
-                adapter = "fake-cli"
+                adapter = "{adapter}"
                 plugin_instance = "{name}"
                 workspace = "{self.ws}"
                 [config]
@@ -333,6 +342,18 @@ def test_unknown_adapter_in_a_checkpoint_lists_the_known_ones(cli: Cli) -> None:
 
 
 # -- deploy, undeploy ------------------------------------------------------------------------------
+
+
+def test_predict_with_an_adapter_without_predictions_exits_2(cli: Cli) -> None:
+    code, _out, err = cli("train", str(cli.spec(finish_after=1, adapter=JOBS_ONLY_NAME)))
+    assert code == 0, err
+    instances = cli.tmp_path / "in.jsonl"
+    instances.write_text('{"x": 1}\n')
+    code, out, err = cli("predict", "fruit-fake", "-w", str(cli.ws), "--input", str(instances))
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: adapter {JOBS_ONLY_NAME} has no online predictions")
+    assert "Traceback" not in err
+    assert cli.describes("fake-0001") == 0  # refused before any vendor call
 
 
 @pytest.mark.parametrize("command", ["deploy", "undeploy"])
