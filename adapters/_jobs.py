@@ -135,6 +135,13 @@ class JobStatus(CamelModel):
     outputs: dict[str, Any] = Field(default_factory=dict)
     polled_at: datetime = Field(default_factory=_now)
     poll_hint: float | None = Field(default=None, description="seconds the vendor suggests before re-polling")
+    submission_key: str | None = Field(
+        default=None,
+        description=(
+            "the submission key the vendor holds for this job (its label or tag): None when the adapter "
+            "cannot tell, '' when the job carries none; the engine checks it against the job record"
+        ),
+    )
 
     @field_validator("progress", mode="before")
     @classmethod
