@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters._errors import SpecError
 
+from ._claim import ClaimPolicy
 from ._credentials import CredentialRef
 from ._poll import PollPolicy
 from ._retry import RetryPolicy
@@ -61,6 +62,7 @@ class Policies(BaseModel):
         max_instances_per_request: the most instances one prediction request carries.
         max_request_bytes: the largest prediction request body.
         max_concurrency: prediction requests in flight at once.
+        claim: how long the claim on a spec lasts and how long processes that lost it wait.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -72,6 +74,7 @@ class Policies(BaseModel):
     max_instances_per_request: int = Field(default=100, ge=1)
     max_request_bytes: int = Field(default=1_500_000, ge=1024)
     max_concurrency: int = Field(default=8, ge=1, le=256)
+    claim: ClaimPolicy = Field(default_factory=ClaimPolicy)
 
 
 class ExternalJobConfig(Policies, Connection):

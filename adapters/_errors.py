@@ -28,7 +28,9 @@ translates them at its boundary (Vertex: :mod:`adapters.vertex._errors`). The wh
     ├── JobError                           about one external job; carries its ID and last status
     │   ├── JobNotFound (LookupError)      also a PermanentError: the vendor said 404
     │   ├── JobFailed                      the job ended FAILED, CANCELLED or EXPIRED
+    │   ├── JobIdentityMismatch            the job the vendor describes is not the one the record submitted
     │   └── JobTimeout (TimeoutError)      waiting gave up before the job ended
+    │       └── SubmissionBusy             another process holds the spec's claim and did not finish in time
     ├── PredictionError                    a prediction chunk failed for good; names the chunk
     ├── NotAJobCheckpoint (LookupError)    a checkpoint that holds no job.json
     └── UsageError                         bad command-line usage (the CLI's exit code 2)
@@ -50,6 +52,7 @@ __all__ = [
     "InvalidJobSpec",
     "JobError",
     "JobFailed",
+    "JobIdentityMismatch",
     "JobNotFound",
     "JobTimeout",
     "OutcomeUnknown",
@@ -57,6 +60,7 @@ __all__ = [
     "PredictionError",
     "QuotaExceeded",
     "SpecError",
+    "SubmissionBusy",
     "TransientError",
     "VendorError",
 ]
@@ -171,6 +175,24 @@ class JobFailed(JobError):
 
 class JobTimeout(JobError, TimeoutError):
     """Waiting for the job gave up before the job ended; the job itself goes on."""
+
+
+class JobIdentityMismatch(JobError):
+    """The vendor's job carries another submission key than the record that names it.
+
+    Attributes:
+        expected: the record's submission key.
+        found: the key the vendor reports ('' when the job carries none).
+    """
+
+    def __init__(self, message: str, *, job_id: str | None, expected: str, found: str) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(message, job_id=job_id)
+
+
+class SubmissionBusy(JobTimeout):
+    """Another process is submitting the same spec and did not finish within the claim's wait."""
 
 
 class PredictionError(JobferryError):

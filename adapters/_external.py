@@ -32,6 +32,7 @@ from adapters._errors import JobFailed, SpecError
 from checkpoint import ModelCheckpoint, StatusLog, Workspace, validate_name
 from checkpoint._errors import JobferryError
 
+from ._claim import Claims
 from ._clock import SYSTEM_CLOCK, Clock
 from ._connection import (
     Connection,
@@ -54,7 +55,14 @@ from ._messages import (
     TrainPluginOutput,
 )
 from ._poll import RateLimiter, limiter_for
-from ._submission import IntentStore, Submitter, describe_or_none, new_submission_key, spec_hash
+from ._submission import (
+    IntentStore,
+    Submitter,
+    check_identity,
+    describe_or_none,
+    new_submission_key,
+    spec_hash,
+)
 from .trainable_model import TrainableModel
 
 log = logging.getLogger(__name__)
@@ -375,6 +383,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         ref = self.job
         status: JobStatus = self.poll_call(lambda: self.describe_job(ref), f"describe {ref.job_id}")
         assert self.record is not None
+        check_identity(status, ref, self.record.submission_key)
         # Persist on a change of state, not of progress: a checkpoint write per poll would cost more than
         # the poll itself on a remote workspace.
         changed = not status.same_state(self.record.last_status)
@@ -414,32 +423,28 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         connection = self.connection
         self.bind(ws, pid)
         digest = spec_hash(spec)
-        submitter = Submitter(self, IntentStore(ws, pid), self.call)
-
-        adopted = None if new else submitter.adoptable(digest)
-        last_status: JobStatus | None = None
-        intent = None
-        if adopted is not None:
-            ref, key, last_status = adopted
-        else:
-            intent = submitter.begin(digest, new=new)
-            key = intent.submission_key
-            ref = submitter.create(spec, key)
+        claims = Claims(ws, pid, digest, self.adapter_name, self.policies.claim)
+        submitter = Submitter(self, IntentStore(ws, pid), self.call, claims=claims, clock=self.clock)
+        got = submitter.submit(spec, digest, new=new)
         self.record = JobRecord(
             adapter=self.adapter_name,
             adapter_version=self.adapter_version,
-            job=ref,
+            job=got.ref,
             connection=connection.model_dump(mode="json", exclude={"credentials"}, exclude_none=True),
             credentials=connection.credentials,
-            submission_key=key,
+            submission_key=got.key,
             spec_hash=digest,
-            last_status=last_status,
+            last_status=got.status,
         )
         # The job reference is safe before anything else happens.
-        archive = self.persist(ModelCheckpoint.DEFAULT_HANDLE)
-        if intent is not None:
-            submitter.finish(intent, ref)
-        self.adopted = adopted is not None
+        try:
+            archive = self.persist(ModelCheckpoint.DEFAULT_HANDLE)
+        except BaseException:
+            submitter.abandon(got)  # the job exists: a rerun finds it by the claim's key at once
+            raise
+        submitter.complete(got)
+        ref = got.ref
+        self.adopted = got.adopted
         verb = "adopted (already submitted for this spec)" if self.adopted else "submitted"
         log.info("job %s %s for %s/%s", ref.job_id, verb, ws.url, pid)
         return self._response(TaskState.running, archive, message=f"job {ref.job_id} {verb}")

@@ -178,6 +178,7 @@ class FakeModel(OnlinePredictions, ExternalJobModel[FakeConfig]):
             if state is JobState.FAILED
             else None,
             outputs={"model": f"models/{job.job_id}"} if state is JobState.SUCCEEDED else {},
+            submission_key=job.key,
         )
 
     def cancel_job(self, ref: JobRef) -> None:

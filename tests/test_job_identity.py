@@ -19,6 +19,7 @@ from adapters import (
     get_adapter,
     list_adapters,
 )
+from adapters._claim import ClaimPolicy
 from adapters._connection import Policies, job_fields
 from adapters._submission import spec_hash
 from checkpoint import Workspace
@@ -83,6 +84,7 @@ OTHER: dict[str, Any] = {
     "max_instances_per_request": 5,
     "max_request_bytes": 4096,
     "max_concurrency": 2,
+    "claim": ClaimPolicy(lease_seconds=30.0, wait_seconds=5.0),
 }
 
 

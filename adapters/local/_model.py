@@ -546,6 +546,7 @@ class LocalProcessModel(OnlinePredictions, ExternalJobModel[LocalJobConfig]):
             end_time=_time(state.get("end_time")) or (job.heartbeat_time() if dead else None),
             update_time=_time(state.get("update_time")),
             outputs={**(outputs or {}), "artifacts_dir": str(job.artifacts), "log_file": str(job.file(LOG))},
+            submission_key=str(spec.get("submission_key") or ""),
         )
 
     @staticmethod

@@ -1,0 +1,169 @@
+"""A vendor that separate processes share, with a create latency: for racing ``train()`` across processes.
+
+Jobs are files in a folder (``{jobs_dir}/{job_id}.json``), each written atomically once its create
+"returns" -- so, as on Vertex, a create in flight is invisible to the label look-up, and nothing stops two
+creates with the same label: only jobferry's claim does. Register it with
+``register_adapter(ADAPTER_NAME, TARGET)``; :func:`main` is the racing process
+(``python -m tests.race_vendor``).
+
+Kill points (``JF_RACE_KILL_AT``) SIGKILL the process at one step of ``train()``: ``after-claim``,
+``before-create``, ``after-create``, ``before-persist``, ``after-persist``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from adapters._connection import Connection, ExternalJobConfig
+from adapters._credentials import CredentialRef
+from adapters._errors import JobNotFound
+from adapters._external import ExternalJobModel
+from adapters._jobs import JobRef, JobState, JobStatus
+
+ADAPTER_NAME = "race-files"
+TARGET = "tests.race_vendor:RaceModel"
+KILL_POINTS = ("after-claim", "before-create", "after-create", "before-persist", "after-persist")
+
+
+class RaceConnection(Connection):
+    """Where the shared vendor keeps its jobs, and how long a create takes."""
+
+    jobs_dir: str
+    create_latency: float = Field(default=0.0, ge=0)
+    credentials: CredentialRef = Field(default_factory=CredentialRef.anonymous)
+
+
+class RaceConfig(RaceConnection, ExternalJobConfig):
+    """The job is its name."""
+
+    name: str = "race"
+
+
+def _kill_if(point: str) -> None:
+    if os.environ.get("JF_RACE_KILL_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RaceModel(ExternalJobModel[RaceConfig]):
+    """Each method is one call to the shared folder."""
+
+    adapter_name: ClassVar[str] = ADAPTER_NAME
+    vendor: ClassVar[str] = "race"
+    config_class: ClassVar[type[ExternalJobConfig]] = RaceConfig
+
+    @property
+    def race(self) -> RaceConnection:
+        return self.connection_as(RaceConnection)
+
+    def connect(self) -> Path:
+        path = Path(self.race.jobs_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def quota_key(self) -> str:
+        return self.race.jobs_dir
+
+    def job_spec(self, input: Any) -> dict[str, Any]:
+        return {"name": self.require_config().name, "input": input.model_dump(mode="json")}
+
+    def submit_job(self, spec: dict[str, Any], submission_key: str) -> JobRef:
+        _kill_if("before-create")
+        time.sleep(self.race.create_latency)  # the vendor's create latency: the job appears only after it
+        job_id = uuid.uuid4().hex[:12]
+        folder: Path = self.client
+        partial = folder / f".{job_id}.partial"
+        partial.write_text(json.dumps({"key": submission_key, "spec": spec, "pid": os.getpid()}))
+        os.replace(partial, folder / f"{job_id}.json")
+        _kill_if("after-create")
+        return JobRef(adapter=ADAPTER_NAME, job_id=job_id)
+
+    def _read(self, job_id: str) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads((self.client / f"{job_id}.json").read_text())
+        except FileNotFoundError:
+            raise JobNotFound(f"race job {job_id} not found", job_id=job_id, vendor="race") from None
+        return data
+
+    def describe_job(self, ref: JobRef) -> JobStatus:
+        job = self._read(ref.job_id)
+        return JobStatus(state=JobState.RUNNING, raw_state="RUNNING", submission_key=job["key"])
+
+    def cancel_job(self, ref: JobRef) -> None:
+        self._read(ref.job_id)
+
+    def find_job(self, submission_key: str) -> JobRef | None:
+        folder: Path = self.client
+        for path in sorted(folder.glob("*.json")):
+            if json.loads(path.read_text())["key"] == submission_key:
+                return JobRef(adapter=ADAPTER_NAME, job_id=path.stem)
+        return None
+
+
+def created_jobs(jobs_dir: str | Path) -> list[dict[str, Any]]:
+    """Every job the shared vendor holds."""
+    return [json.loads(p.read_text()) for p in sorted(Path(jobs_dir).glob("*.json"))]
+
+
+def _install_kill_points() -> None:
+    point = os.environ.get("JF_RACE_KILL_AT")
+    if point in ("after-claim",):
+        from adapters import _claim
+
+        take = _claim.Claims.take
+
+        def take_then_die(self: _claim.Claims, *args: Any, **kwargs: Any) -> Any:
+            got = take(self, *args, **kwargs)
+            if got is not None:
+                _kill_if("after-claim")
+            return got
+
+        _claim.Claims.take = take_then_die  # type: ignore[method-assign]
+    elif point in ("before-persist", "after-persist"):
+        from adapters import _submission
+
+        if point == "before-persist":
+            persist = RaceModel.persist
+
+            def die_then_persist(self: RaceModel, *args: Any, **kwargs: Any) -> str:
+                _kill_if("before-persist")
+                return persist(self, *args, **kwargs)
+
+            RaceModel.persist = die_then_persist  # type: ignore[method-assign,assignment]
+        else:
+            complete = _submission.Submitter.complete
+
+            def die_then_complete(self: _submission.Submitter, *args: Any, **kwargs: Any) -> None:
+                _kill_if("after-persist")
+                complete(self, *args, **kwargs)
+
+            _submission.Submitter.complete = die_then_complete  # type: ignore[method-assign]
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.race_vendor WORKSPACE INSTANCE CONFIG_JSON START_AT``: train once, print the job."""
+    from adapters import PluginRequest, TrainPluginInput
+    from checkpoint import Workspace
+
+    workspace, instance, config, start_at = argv[0], argv[1], json.loads(argv[2]), float(argv[3])
+    _install_kill_points()
+    model = RaceModel()
+    model.receive_config(config)
+    ws = Workspace(workspace)
+    model.bind(ws, instance)
+    time.sleep(max(0.0, start_at - time.time()))  # every racer starts at the same moment
+    model.train(PluginRequest[TrainPluginInput](data=TrainPluginInput()))
+    print(json.dumps({"job_id": model.job.job_id, "adopted": model.adopted, "pid": os.getpid()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
