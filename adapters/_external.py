@@ -392,13 +392,19 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             self.persist()
         return status
 
+    def _cancel_own(self) -> None:
+        # Identity first: never cancel a job that this checkpoint did not submit.
+        self.refresh()
+        ref = self.job
+        self.call(lambda: self.cancel_job(ref), f"cancel {ref.job_id}")
+
     def handle(self) -> JobHandle:
         """A handle on the job: ``refresh`` records and posts every observation, ``cancel`` cancels it."""
         ref = self.job
         return JobHandle(
             f"job {ref.job_id}",
             self.refresh,
-            cancel=lambda: self.call(lambda: self.cancel_job(ref), f"cancel {ref.job_id}"),
+            cancel=self._cancel_own,
             poll=self.policies.poll,
             clock=self.clock,
             last=self.record.last_status if self.record else None,

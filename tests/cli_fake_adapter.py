@@ -130,15 +130,18 @@ class FakeCliJobs(ExternalJobModel[FakeCliConfig]):
             raise JobNotFound(f"fake job {ref.job_id} does not exist", job_id=ref.job_id, vendor="fake")
         job = vendor.update(ref.job_id, describes=job["describes"] + 1)
         after, seen = job["finishAfter"], job["describes"]
+        key = str(job.get("key") or "")  # the vendor's label: the engine checks it against job.json
         if job["cancelled"]:
-            return JobStatus(state=JobState.CANCELLED, raw_state="cancelled")
+            return JobStatus(state=JobState.CANCELLED, raw_state="cancelled", submission_key=key)
         if after and seen >= after:
             if job["outcome"] == "fail":
                 error = JobErrorInfo(code="E1", message="boom")
-                return JobStatus(state=JobState.FAILED, raw_state="failed", error=error)
-            return JobStatus(state=JobState.SUCCEEDED, progress=1.0, outputs={"accuracy": 0.9})
+                return JobStatus(state=JobState.FAILED, raw_state="failed", error=error, submission_key=key)
+            return JobStatus(
+                state=JobState.SUCCEEDED, progress=1.0, outputs={"accuracy": 0.9}, submission_key=key
+            )
         progress = min(seen / after, 0.99) if after else None
-        return JobStatus(state=JobState.RUNNING, progress=progress, message="training")
+        return JobStatus(state=JobState.RUNNING, progress=progress, message="training", submission_key=key)
 
     def cancel_job(self, ref: JobRef) -> None:
         """Mark the job cancelled."""

@@ -148,21 +148,104 @@ def _install_kill_points() -> None:
             _submission.Submitter.complete = die_then_complete  # type: ignore[method-assign]
 
 
-def main(argv: list[str]) -> int:
-    """``python -m tests.race_vendor WORKSPACE INSTANCE CONFIG_JSON START_AT``: train once, print the job."""
+def train_once(workspace: str, instance: str, config: dict[str, Any], start_at: float) -> dict[str, Any]:
+    """Train the race spec once, starting at wall time ``start_at``; what this process got."""
     from adapters import PluginRequest, TrainPluginInput
     from checkpoint import Workspace
 
-    workspace, instance, config, start_at = argv[0], argv[1], json.loads(argv[2]), float(argv[3])
-    _install_kill_points()
     model = RaceModel()
     model.receive_config(config)
-    ws = Workspace(workspace)
-    model.bind(ws, instance)
+    model.bind(Workspace(workspace), instance)
     time.sleep(max(0.0, start_at - time.time()))  # every racer starts at the same moment
+    began = time.perf_counter()
     model.train(PluginRequest[TrainPluginInput](data=TrainPluginInput()))
-    print(json.dumps({"job_id": model.job.job_id, "adopted": model.adopted, "pid": os.getpid()}))
+    took = time.perf_counter() - began
+    return {"job_id": model.job.job_id, "adopted": model.adopted, "pid": os.getpid(), "seconds": took}
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.race_vendor WORKSPACE INSTANCE CONFIG_JSON START_AT``: train once, print the job.
+
+    ``python -m tests.race_vendor --serve``: a racer that stays up, reading one JSON request per line
+    (``{"workspace", "instance", "config", "start_at"}``) and answering each with one JSON line.
+    """
+    _install_kill_points()
+    if argv == ["--serve"]:
+        print(json.dumps({"ready": os.getpid()}), flush=True)
+        for line in sys.stdin:
+            req = json.loads(line)
+            try:
+                got = train_once(req["workspace"], req["instance"], req["config"], req["start_at"])
+            except Exception as exc:  # report, and stay up for the next round
+                got = {"error": f"{type(exc).__name__}: {exc}"}
+            print(json.dumps(got), flush=True)
+        return 0
+    workspace, instance, config, start_at = argv[0], argv[1], json.loads(argv[2]), float(argv[3])
+    print(json.dumps(train_once(workspace, instance, config, start_at)))
     return 0
+
+
+class RacerPool:
+    """``n`` racing processes that stay up between rounds (a process start costs more than a round)."""
+
+    def __init__(
+        self, n: int, env: dict[str, str] | None = None, cwd: str | Path | None = None, *, quiet: bool = False
+    ) -> None:
+        import subprocess
+
+        root = Path(__file__).resolve().parent.parent
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.race_vendor", "--serve"],
+                cwd=cwd or root,
+                env={**os.environ, **(env or {})},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL if quiet else None,
+                text=True,
+            )
+            for _ in range(n)
+        ]
+        for proc in self.procs:
+            assert proc.stdout is not None
+            ready = proc.stdout.readline()
+            if not ready:
+                raise RuntimeError("a racer did not start")
+
+    def round(
+        self, workspace: str, instance: str, config: dict[str, Any], *, n: int | None = None
+    ) -> list[dict[str, Any]]:
+        """All (or ``n``) racers train the same spec at the same moment; their answers."""
+        racers = self.procs[: n or len(self.procs)]
+        request = {
+            "workspace": workspace,
+            "instance": instance,
+            "config": config,
+            "start_at": time.time() + 0.3,
+        }
+        for proc in racers:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+        answers = []
+        for proc in racers:
+            assert proc.stdout is not None
+            answers.append(json.loads(proc.stdout.readline()))
+        return answers
+
+    def close(self) -> None:
+        """Stop every racer."""
+        for proc in self.procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in self.procs:
+            proc.wait(timeout=30)
+
+    def __enter__(self) -> RacerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 if __name__ == "__main__":

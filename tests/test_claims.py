@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from adapters._claim import Claim, ClaimPolicy, Claims, ClaimState, Holder
 from adapters._errors import InvalidJobSpec
 from adapters._submission import spec_hash
 from checkpoint import Workspace
-from tests.race_vendor import KILL_POINTS, RaceModel, created_jobs
+from tests.race_vendor import KILL_POINTS, RaceModel, RacerPool, created_jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST_CLAIM = {"takeover_settle_seconds": 0.0, "check_interval": 0.01, "wait_seconds": 60.0}
@@ -210,16 +211,24 @@ def race(
     return out
 
 
+@pytest.fixture(scope="module")
+def racers() -> Iterator[RacerPool]:
+    with RacerPool(8) as pool:
+        yield pool
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("latency", [0.0, 0.05, 0.5])
-def test_processes_racing_on_one_spec_make_one_job(tmp_path: Path, latency: float) -> None:
-    jobs, wsdir = tmp_path / "jobs", tmp_path / "ws"
-    results = race(str(wsdir), "inst", race_config(jobs, latency), 8)
-    assert all(r["rc"] == 0 for r in results), [r["stderr"][-500:] for r in results if r["rc"]]
-    ids = {json.loads(r["stdout"])["job_id"] for r in results}
-    assert len(created_jobs(jobs)) == 1 and len(ids) == 1
-    record = json.loads(_job_json(Workspace(wsdir), "inst"))
-    assert record["job"]["jobId"] in ids
+def test_processes_racing_on_one_spec_make_one_job(racers: RacerPool, tmp_path: Path, latency: float) -> None:
+    wsdir = tmp_path / "ws"
+    for i in range(2):
+        jobs = tmp_path / f"jobs-{i}"
+        results = racers.round(str(wsdir), f"inst-{i}", race_config(jobs, latency))
+        assert all("error" not in r for r in results), results
+        ids = {r["job_id"] for r in results}
+        assert len(created_jobs(jobs)) == 1 and len(ids) == 1, (latency, i, results)
+        assert sum(not r["adopted"] for r in results) == 1
+        assert json.loads(_job_json(Workspace(wsdir), f"inst-{i}"))["job"]["jobId"] in ids
 
 
 def _job_json(ws: Workspace, pid: str) -> str:
@@ -236,14 +245,35 @@ def _job_json(ws: Workspace, pid: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", KILL_POINTS)
-def test_a_holder_killed_at_any_point_then_four_reruns_make_one_job(tmp_path: Path, point: str) -> None:
+def test_a_holder_killed_at_any_point_then_four_reruns_make_one_job(
+    racers: RacerPool, tmp_path: Path, point: str
+) -> None:
     jobs, wsdir = tmp_path / "jobs", tmp_path / "ws"
     config = race_config(jobs, 0.05)
     [killed] = race(str(wsdir), "inst", config, 1, env={"JF_RACE_KILL_AT": point})
     assert killed["rc"] == -9, killed["stderr"][-800:]
-    reruns = race(str(wsdir), "inst", config, 4)
-    assert all(r["rc"] == 0 for r in reruns), [r["stderr"][-800:] for r in reruns if r["rc"]]
-    ids = {json.loads(r["stdout"])["job_id"] for r in reruns}
+    reruns = racers.round(str(wsdir), "inst", config, n=4)
+    assert all("error" not in r for r in reruns), reruns
+    ids = {r["job_id"] for r in reruns}
     made = created_jobs(jobs)
     assert len(made) == 1 and len(ids) == 1, (point, made, ids)
     assert json.loads(_job_json(Workspace(wsdir), "inst"))["job"]["jobId"] in ids
+
+
+# -- identity on every poll -----------------------------------------------------------------------------
+
+
+def test_a_job_that_now_carries_another_key_is_refused_on_poll_and_never_adopted(tmp_path: Path) -> None:
+    from adapters import JobIdentityMismatch
+
+    ws, jobs = Workspace(tmp_path / "ws"), tmp_path / "jobs"
+    model = model_for(ws, "inst", race_config(jobs))
+    first = train(model)
+    path = jobs / f"{first}.json"
+    job = json.loads(path.read_text())
+    path.write_text(json.dumps({**job, "key": "jfimpostor"}))  # the name now belongs to another job
+    with pytest.raises(JobIdentityMismatch, match="jfimpostor") as raised:
+        model.refresh()
+    assert raised.value.expected == job["key"] and raised.value.found == "jfimpostor"
+    again = model_for(ws, "inst", race_config(jobs))
+    assert train(again) != first and not again.adopted  # a rerun submits afresh instead of adopting it

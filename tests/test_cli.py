@@ -217,6 +217,18 @@ def test_train_bad_spec_exits_2_without_traceback(cli: Cli, tmp_path: Path) -> N
 # -- status, wait, cancel --------------------------------------------------------------------------
 
 
+def test_status_refuses_a_job_that_is_not_the_one_the_checkpoint_submitted(cli: Cli) -> None:
+    job_id = cli.train(finish_after=4)
+    vendor = FakeVendor(str(cli.vendor_dir))
+    vendor.update(job_id, key="jfsomeoneelse")  # the name now belongs to another job
+    for command in ("status", "wait", "cancel"):
+        code, out, err = cli(command, "fruit-fake", "-w", str(cli.ws))
+        assert code == 1, (command, out, err)
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert "not the job this checkpoint submitted" in err and "'jfsomeoneelse'" in err
+    assert vendor.load()[job_id]["cancelled"] is False  # the other job was not touched
+
+
 def test_status_of_one_instance_polls_once(cli: Cli) -> None:
     job_id = cli.train(finish_after=4)
     code, out, err = cli("status", "fruit-fake", "-w", str(cli.ws))
