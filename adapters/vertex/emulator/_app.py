@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._config import PREDICTIONS, EmulatorConfig
+from ._config import PREDICTIONS, EmulatorConfig, resolve_seed
 from ._faults import Faults, QuotaTracker, RequestLog
 from ._state import State
 from ._wire import (
@@ -192,11 +192,15 @@ class EmulatorApp:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.config = config or EmulatorConfig()
+        config = config or EmulatorConfig()
+        # Drawn here, once per start, and kept in the config: resource IDs and fault draws share it, and
+        # a run with a drawn seed can be replayed from ``app.config.seed``.
+        seed = resolve_seed(config.seed)
+        self.config = config.model_copy(update={"seed": seed})
         self.clock = clock
         self._sleep = sleep
         self.state = State(self.config, clock)
-        self.faults = Faults(self.config.faults, self.config.seed)
+        self.faults = Faults(self.config.faults, seed)
         self.quotas = QuotaTracker(self.config.quotas, clock)
         self.log = RequestLog(self.config.log_size)
 
