@@ -82,8 +82,9 @@ class VertexConnection(Connection):
         credentials: a credential *reference* (application-default by default).
         call_timeout: seconds one HTTP call may take.
         operation_timeout: seconds to wait for a long-running operation (deploy, dataset import, ...).
-        create_settle_seconds: after a create of a dataset or endpoint whose response was lost, how long
-            to look for it (it is listed once its operation is done) before creating it again.
+        create_settle_seconds: after a create of a dataset whose response was lost, how long to look for
+            it by label (it is listed once its operation is done) before creating it again. Endpoints
+            need no such wait: their client-chosen ID makes a repeated create fail with 409.
     """
 
     project: str = Field(min_length=1)
