@@ -82,8 +82,9 @@ class VertexConnection(Connection):
         credentials: a credential *reference* (application-default by default).
         call_timeout: seconds one HTTP call may take.
         operation_timeout: seconds to wait for a long-running operation (deploy, dataset import, ...).
-        create_settle_seconds: after a create of a dataset or endpoint whose response was lost, how long
-            to look for it (it is listed once its operation is done) before creating it again.
+        create_settle_seconds: after a create of a dataset whose response was lost, how long to look for
+            it by label (it is listed once its operation is done) before creating it again. Endpoints
+            need no such wait: their client-chosen ID makes a repeated create fail with 409.
     """
 
     project: str = Field(min_length=1)
@@ -253,11 +254,20 @@ class VertexModel(ExternalJobModel[ConfigT]):
         return (got, True) if existed else (self.wait_operation(got, f"create {what}"), False)
 
 
+def submission_key_of(resource: dict[str, Any]) -> str:
+    """The submission key a resource's REST JSON carries in its label ('' when it has none)."""
+    labels = resource.get("labels") or {}
+    return str(labels.get(LABEL_KEY, ""))
+
+
 def status_from(resource: dict[str, Any], table: StateTable, outputs: dict[str, Any]) -> JobStatus:
-    """A JobStatus from a pipeline's or job's REST JSON (``state``, ``error``, times)."""
+    """A JobStatus from a pipeline's or job's REST JSON (``state``, ``error``, times, key label)."""
     raw = resource.get("state")
     error = resource.get("error")
     return JobStatus(
+        # Read on every poll, so that the engine can tell a job that is not the one it submitted
+        # (a reused resource name, a resource another client relabelled).
+        submission_key=submission_key_of(resource),
         state=table.map(raw),
         raw_state=str(raw) if raw is not None else None,
         message=resource.get("displayName"),

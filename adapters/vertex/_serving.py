@@ -16,7 +16,7 @@ from checkpoint._errors import JobferryError
 
 from .._jobs import JobRef
 from .._serving import OnlinePredictions
-from ._base import VertexModel, first, labelled
+from ._base import LABEL_KEY, VertexModel
 from ._client import to_json_dict, to_message, wire_size
 
 if TYPE_CHECKING:
@@ -24,13 +24,26 @@ if TYPE_CHECKING:
 else:
     _Base = object  # a mixin: the adapter's own base supplies VertexModel
 
-__all__ = ["VertexServing", "deployed_model_id_for"]
+__all__ = ["VertexServing", "deployed_model_id_for", "endpoint_id_for"]
 
 
 def deployed_model_id_for(*parts: str) -> str:
     """A DeployedModel ID (Vertex allows 1-10 digits) derived from what is deployed where."""
     digest = int(hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:15], 16)
     return str(1_000_000_000 + digest % 9_000_000_000)
+
+
+def endpoint_id_for(submission_key: str, model: str) -> str:
+    """The client-chosen ID (``CreateEndpointRequest.endpoint_id``) of the endpoint a job's model gets.
+
+    Vertex takes either a lowercase letter then up to 62 of ``[a-z0-9-]``, ending in a letter or digit,
+    or up to 9 digits without a leading zero (the request's docstring in ``aiplatform_v1``). We use the
+    letter form, ``jf-`` and 32 hex digits of a SHA-256 of the key and the model: 128 bits, so two of
+    ``n`` endpoints in a project and region share an ID with odds of about ``n**2 / 2**129`` (nil), where
+    the 9-digit form (9e8 IDs) would make a collision likely by about 35,000 endpoints.
+    """
+    digest = hashlib.sha256("\x00".join(("endpoint", submission_key, model)).encode()).hexdigest()
+    return f"jf-{digest[:32]}"
 
 
 class VertexServing(OnlinePredictions, _Base):
@@ -72,7 +85,7 @@ class VertexServing(OnlinePredictions, _Base):
                 f"got {min_replica_count!r}, {max_replica_count!r}"
             )
         model = self.model_resource_name()
-        endpoint_name = endpoint or self.job.resources.get("endpoint") or self._endpoint_for_job()
+        endpoint_name = endpoint or self.job.resources.get("endpoint") or self._endpoint_for_job(model)
         for deployed in self._get_endpoint(endpoint_name).deployed_models:
             if deployed.model == model:
                 self.update_job(model=model, endpoint=endpoint_name, deployed_model_id=deployed.id)
@@ -123,16 +136,56 @@ class VertexServing(OnlinePredictions, _Base):
         timeout = self.reach.operation_timeout
         self.wait_until(f"deployed model {deployed_id} on {endpoint_name}", there, timeout=timeout)
 
-    def _endpoint_for_job(self) -> str:
-        """Find the endpoint this job created earlier (by label), or create it (an LRO)."""
-        key = (self.record.submission_key if self.record else None) or "none"
+    def _endpoint_for_job(self, model: str) -> str:
+        """Create this job's endpoint (an LRO) under an ID derived from its submission key, exactly once.
+
+        Vertex answers a second create with that ID 409 ALREADY_EXISTS, so a retry after a lost
+        response, or a re-run that never learnt of the first create (another process, a checkpoint saved
+        before the deploy was recorded), adopts the endpoint instead of creating (and billing) another.
+        The label stays, for people and list filters; no look-up by label is needed any more.
+        """
+        key = self.record.submission_key if self.record else None
         parent = self.vertex.parent
-        endpoint = to_message(self.vertex.v1.Endpoint, self.resource_body(key))
-        found, _ = self.create_once(
-            "endpoint",
-            lambda: first(self.vertex.endpoints.list_endpoints(request=labelled(parent, key))),
-            lambda: self.vertex.endpoints.create_endpoint(parent=parent, endpoint=endpoint),
+        endpoint_id = endpoint_id_for(key or "", model)
+        request = to_message(
+            self.vertex.v1.CreateEndpointRequest,
+            {"parent": parent, "endpoint": self.resource_body(key or "none"), "endpointId": endpoint_id},
         )
+
+        def attempt() -> Any:
+            try:
+                create = self.vertex.endpoints.create_endpoint
+                return self.guard("create endpoint", lambda: create(request=request), create=True)
+            except OutcomeUnknown as exc:
+                raise TransientError(str(exc), vendor=exc.vendor) from exc  # retried; the ID guards it
+            except Conflict:
+                return None  # our ID is taken: an earlier attempt or run created it (or is creating it)
+
+        operation = self.call(attempt, "create endpoint")
+        if operation is None:
+            return self._adopt_endpoint(f"{parent}/endpoints/{endpoint_id}", key)
+        return str(self.wait_operation(operation, "create endpoint").name)
+
+    def _adopt_endpoint(self, name: str, key: str | None) -> str:
+        """The endpoint an earlier create under our ID made, once readable (its create may be in flight)."""
+
+        def readable() -> Any:
+            try:
+                return self.guard("get endpoint", lambda: self.vertex.endpoints.get_endpoint(name=name))
+            except PermanentError as exc:
+                if exc.code == 404:
+                    return None
+                raise
+
+        found = self.wait_until(f"endpoint {name}", readable, timeout=self.reach.operation_timeout)
+        owner = found.labels.get(LABEL_KEY, "")
+        if key and owner != key:
+            # Only a hash collision or someone reusing our ID by hand gets here: never serve on theirs.
+            raise Conflict(
+                f"Vertex AI endpoint {name} exists but carries submission key {owner!r}, not this job's "
+                f"{key!r}; deploy to an explicit endpoint instead",
+                vendor="vertex",
+            )
         return str(found.name)
 
     def undeploy(self) -> None:

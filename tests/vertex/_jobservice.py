@@ -288,6 +288,19 @@ class JobServiceCases:
         assert fake.filters[-1] == f'labels.jobferry-key="{model.record.submission_key}"'
         assert model.find_job("jfnothere") is None
 
+    def test_every_poll_reports_the_key_the_job_carries(
+        self, fake: FakeJobService, ws: Workspace, clock: FakeClock
+    ) -> None:
+        model = self.start(ws, clock)
+        assert model.record is not None and model.record.submission_key
+        assert fake.only_job()["labels"]["jobferry-key"] == model.record.submission_key
+        assert model.refresh().submission_key == model.record.submission_key
+        # A job without our label (created by someone else) carries none: '', not "unknown" (None).
+        fake.pin(model, labels={"team": "ml"})
+        assert model.describe_job(model.job).submission_key == ""
+        fake.pin(model, labels={"jobferry-key": "jfsomeoneelse"})
+        assert model.describe_job(model.job).submission_key == "jfsomeoneelse"
+
     @pytest.mark.parametrize(("wire", "name", "expected"), STATES[1:], ids=STATE_IDS[1:])
     def test_every_job_state_as_name(
         self, fake: FakeJobService, ws: Workspace, clock: FakeClock, wire: int, name: str, expected: JobState

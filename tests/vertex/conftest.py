@@ -233,7 +233,7 @@ class FakeVertex:
         if not rid:
             if method == "GET":
                 return 200, self._list(collection, items, query.get("filter", ""))
-            return self._create(collection, body)
+            return self._create(collection, body, query)
         name = f"{PARENT}/{collection}/{rid}"
         if name not in items:
             return 404, _error(404, f"{name} not found")
@@ -271,8 +271,12 @@ class FakeVertex:
         found = [r for r in items.values() if all(r.get("labels", {}).get(k) == v for k, v in wanted.items())]
         return {collection: found} if found else {}
 
-    def _create(self, collection: str, body: Json) -> tuple[int, Json]:
-        name = f"{PARENT}/{collection}/{self.new_id()}"
+    def _create(self, collection: str, body: Json, query: dict[str, str]) -> tuple[int, Json]:
+        # Endpoints take a client-chosen ID (a query parameter over REST); a taken one is refused (409).
+        chosen = query.get("endpointId") if collection == "endpoints" else None
+        name = f"{PARENT}/{collection}/{chosen or self.new_id()}"
+        if name in self.endpoints:
+            return 409, _error(409, f'The resource "{name}" already exists.')
         if collection == "trainingPipelines":
             self.pipelines[name] = {
                 **body,

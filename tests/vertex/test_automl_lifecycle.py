@@ -124,6 +124,20 @@ def test_every_pipeline_state_maps(family: Family, fake: FakeVertex, ws: Workspa
     assert all(c.query == {"$alt": ALT} for c in fake.of("GET", PIPELINE_ROUTE))
 
 
+def test_every_poll_reports_the_key_the_pipeline_carries(
+    family: Family, fake: FakeVertex, ws: Workspace, clock: FakeClock
+) -> None:
+    model = trained(family, ws, clock)
+    key = labels_of(model)["jobferry-key"]
+    assert fake.pipelines[model.job.job_id]["labels"]["jobferry-key"] == key
+    assert model.refresh().submission_key == key
+    # A pipeline without our label carries no key: '' (None would mean "cannot tell").
+    fake.set_pipeline(model.job.job_id, labels={"team": "ml"})
+    assert model.describe_job(model.job).submission_key == ""
+    fake.set_pipeline(model.job.job_id, labels={"jobferry-key": "jfsomeoneelse"})
+    assert model.describe_job(model.job).submission_key == "jfsomeoneelse"
+
+
 def test_failed_pipeline_carries_vertex_error_and_outputs_on_success(
     family: Family, fake: FakeVertex, ws: Workspace, clock: FakeClock
 ) -> None:
@@ -294,5 +308,7 @@ def test_checkpoint_holds_exactly_the_references(
     model.refresh()  # a change of state is persisted
     record = read_job_json(family, ws)
     assert set(record) == JOB_JSON | {"lastStatus"}
-    assert set(record["lastStatus"]) == {"state", "rawState", "message", "createTime", "outputs", "polledAt"}
+    fields = {"state", "rawState", "message", "createTime", "outputs", "polledAt", "submissionKey"}
+    assert set(record["lastStatus"]) == fields
     assert record["lastStatus"]["state"] == "SUCCEEDED"
+    assert record["lastStatus"]["submissionKey"] == labels_of(model)["jobferry-key"]

@@ -13,7 +13,7 @@ from adapters import Predicting, Serving
 from adapters._clock import FakeClock
 from adapters._errors import PredictionError
 from adapters.vertex import VertexModel
-from adapters.vertex._serving import deployed_model_id_for
+from adapters.vertex._serving import deployed_model_id_for, endpoint_id_for
 from checkpoint import Workspace
 from checkpoint._errors import JobferryError
 from tests.vertex.conftest import ALT, FAMILIES, PARENT, TYPE, FakeVertex, Family, labels_of, make, train
@@ -82,16 +82,15 @@ def test_deploy_creates_the_endpoint_then_deploys_then_predicts(
     endpoint = model.deploy(machine_type="n1-standard-8", max_replica_count=2)
 
     (endpoint_name,) = fake.endpoints
-    assert endpoint == endpoint_name
-    endpoint_id = endpoint.rsplit("/", 1)[1]
-    create_op, deploy_op = fake.operations
-    # Exactly one endpoint create, then one deploy to it; the label lookup came before the create.
-    assert fake.writes() == ["POST /endpoints", f"POST /endpoints/{endpoint_id}:deployModel"]
-    assert fake.first("GET /endpoints") < fake.first("POST /endpoints")
-    listing = fake.calls[fake.first("GET /endpoints")]
-    (create,) = fake.of("POST", r"/endpoints$")
     key = labels_of(model)["jobferry-key"]
-    assert listing.query == {"filter": f'labels.jobferry-key="{key}"', "$alt": ALT}
+    endpoint_id = endpoint_id_for(key, f"{PARENT}/models/555")
+    assert endpoint == endpoint_name == f"{PARENT}/endpoints/{endpoint_id}"
+    create_op, deploy_op = fake.operations
+    # Exactly one endpoint create, under the ID derived from the key, then one deploy to it; no look-up.
+    assert fake.writes() == ["POST /endpoints", f"POST /endpoints/{endpoint_id}:deployModel"]
+    assert not fake.of("GET", r"/endpoints$")
+    (create,) = fake.of("POST", r"/endpoints$")
+    assert create.query == {"endpointId": endpoint_id, "$alt": ALT}
     assert create.body == {"displayName": "inst", "labels": labels_of(model)}
     # The 503 on the create operation was retried by our policy, on the fake clock, until it answered.
     create_polls = fake.of("GET", re.escape(create_op) + "$")
@@ -129,31 +128,6 @@ def test_deploy_creates_the_endpoint_then_deploys_then_predicts(
     (predict,) = fake.calls
     assert predict.path == f"/v1/{endpoint}:predict" and predict.query == {"$alt": ALT}
     assert predict.body == {"instances": [{"x": 1}, {"x": 2}], "parameters": {"confidenceThreshold": 0.5}}
-
-
-def test_deploy_finds_the_endpoint_by_label_first(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
-    model = succeeded(IMAGE, fake, ws, clock)
-    existing = f"{PARENT}/endpoints/9"
-    fake.endpoints[existing] = {"name": existing, "labels": labels_of(model)}
-    assert model.deploy() == existing
-    assert fake.writes() == ["POST /endpoints/9:deployModel"]  # no endpoint created: the labelled one is used
-    assert fake.first("GET /endpoints") < fake.first("POST /endpoints/9:deployModel")
-    assert len(fake.endpoints) == 1 and len(fake.endpoints[existing]["deployedModels"]) == 1
-
-
-def test_endpoint_create_503_after_effect_is_not_duplicated(
-    fake: FakeVertex, ws: Workspace, clock: FakeClock
-) -> None:
-    model = succeeded(TABULAR, fake, ws, clock)
-    fake.drop_after_effect("POST", r"/endpoints$", status=503)
-    endpoint = model.deploy()
-    assert list(fake.endpoints) == [endpoint]
-    endpoint_id = endpoint.rsplit("/", 1)[1]
-    # One create (its 503 came after the effect): the label lookup after it found the endpoint instead.
-    assert fake.writes() == ["POST /endpoints", f"POST /endpoints/{endpoint_id}:deployModel"]
-    lookups = [i for i, route in enumerate(fake.routes()) if route == "GET /endpoints"]
-    assert len(lookups) >= 2 and lookups[0] < fake.first("POST /endpoints") < lookups[-1]
-    assert len(fake.endpoints[endpoint]["deployedModels"]) == 1
 
 
 @pytest.mark.parametrize("status", [None, 503])

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._config import PREDICTIONS, EmulatorConfig
+from ._config import PREDICTIONS, EmulatorConfig, resolve_seed
 from ._faults import Faults, QuotaTracker, RequestLog
 from ._state import State
 from ._wire import (
@@ -133,6 +133,13 @@ def _routes() -> list[Route]:
     def get_operation(app: EmulatorApp, name: str, body: dict[str, Any], q: dict[str, str]) -> dict[str, Any]:
         return app.state.get_operation(name)
 
+    def create_endpoint(
+        app: EmulatorApp, parent: str, body: dict[str, Any], q: dict[str, str]
+    ) -> dict[str, Any]:
+        # Over REST the client sends the field as a query parameter, camelCase; Google accepts snake_case.
+        endpoint_id = q.get("endpointId") or q.get("endpoint_id") or ""
+        return app.state.create_endpoint(parent, body, endpoint_id)
+
     endpoint = rf"({_LOC}/endpoints/{_ID})"
     table: list[tuple[str, str, str, _Handler]] = [
         *_job_routes("trainingPipelines", "TrainingPipeline"),
@@ -143,7 +150,7 @@ def _routes() -> list[Route]:
         *_resource_routes("endpoints", "Endpoint"),
         ("POST", rf"({_LOC})/datasets", "CreateDataset", call("create_dataset")),
         ("POST", rf"({_LOC}/datasets/{_ID}):import", "ImportData", call("import_data")),
-        ("POST", rf"({_LOC})/endpoints", "CreateEndpoint", call("create_endpoint")),
+        ("POST", rf"({_LOC})/endpoints", "CreateEndpoint", create_endpoint),
         ("POST", endpoint + ":deployModel", "DeployModel", call("deploy_model")),
         ("POST", endpoint + ":undeployModel", "UndeployModel", call("undeploy_model")),
         ("POST", endpoint + ":predict", "Predict", call("predict")),
@@ -192,11 +199,15 @@ class EmulatorApp:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.config = config or EmulatorConfig()
+        config = config or EmulatorConfig()
+        # Drawn here, once per start, and kept in the config: resource IDs and fault draws share it, and
+        # a run with a drawn seed can be replayed from ``app.config.seed``.
+        seed = resolve_seed(config.seed)
+        self.config = config.model_copy(update={"seed": seed})
         self.clock = clock
         self._sleep = sleep
         self.state = State(self.config, clock)
-        self.faults = Faults(self.config.faults, self.config.seed)
+        self.faults = Faults(self.config.faults, seed)
         self.quotas = QuotaTracker(self.config.quotas, clock)
         self.log = RequestLog(self.config.log_size)
 

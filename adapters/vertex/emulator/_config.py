@@ -6,6 +6,8 @@ quotas, latency and retry-after values are in real (clock) seconds.
 
 from __future__ import annotations
 
+import secrets
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: The job families whose run time can be configured, keyed as in :attr:`EmulatorConfig.durations`.
@@ -27,6 +29,11 @@ JOB_CREATIONS = frozenset({"CreateTrainingPipeline", "CreateCustomJob", "CreateB
 PREDICTIONS = frozenset({"Predict"})
 
 FAULT_CODES = frozenset({400, 403, 404, 409, 429, 500, 503, 504})
+
+
+def resolve_seed(seed: int | None) -> int:
+    """``seed``, or a fresh one from the system's randomness when it is None."""
+    return secrets.randbits(63) if seed is None else seed
 
 
 class Phases(BaseModel):
@@ -112,7 +119,10 @@ class EmulatorConfig(BaseModel):
         faults: fault injection per method name (e.g. ``"GetTrainingPipeline"``).
         quotas: per-project request quotas.
         max_predict_bytes: the largest Predict request body (Vertex: 1.5 MiB).
-        seed: seeds the RNG behind fault rates and resource IDs.
+        seed: seeds the RNG behind fault rates and resource IDs; None (the default) draws a fresh random
+            seed at every start (:func:`resolve_seed`), since a restarted emulator that replayed its IDs
+            would hand a new job an old job's resource name. Give one for a reproducible run; a running
+            emulator's ``app.config.seed`` is the one it drew, to replay a run.
         project_numbers: project ID -> number; names in responses then use the number, as Vertex does.
         default_page_size: list page size when the request sets none.
         log_size: how many (time, method, status) entries the request log keeps.
@@ -128,7 +138,7 @@ class EmulatorConfig(BaseModel):
     faults: dict[str, FaultSpec] = Field(default_factory=dict)
     quotas: Quotas = Field(default_factory=Quotas)
     max_predict_bytes: int = Field(default=1_572_864, ge=1)
-    seed: int = 0
+    seed: int | None = None
     project_numbers: dict[str, str] = Field(default_factory=dict)
     default_page_size: int = Field(default=100, ge=1)
     log_size: int = Field(default=100_000, ge=0)

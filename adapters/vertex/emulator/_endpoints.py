@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,15 @@ from ._models import Models
 from ._operations import TYPE_PREFIX, Operations
 from ._runtime import Runtime
 from ._wire import ApiError, invalid, not_found, precondition
+
+#: ``CreateEndpointRequest.endpoint_id``: a letter, then up to 62 of ``[a-z0-9-]`` ending in a letter or
+#: digit; or up to 9 digits with no leading zero (the field's documentation in ``aiplatform_v1``).
+ENDPOINT_ID = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[1-9][0-9]{0,8}")
+
+
+def already_exists(name: str) -> ApiError:
+    """A 409 ALREADY_EXISTS for a create whose resource name is taken."""
+    return ApiError(409, f'The resource "{name}" already exists.')
 
 
 @dataclass
@@ -34,17 +44,30 @@ class Endpoints:
         self.deployed: dict[str, list[Deployed]] = {}
         #: Endpoint name -> DeployedModel IDs whose DeployModel operation is still in flight.
         self._deploying: collections.defaultdict[str, set[str]] = collections.defaultdict(set)
+        #: Endpoint names whose CreateEndpoint operation is still in flight.
+        self._creating: set[str] = set()
 
-    def create(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Starts creating an endpoint; returns the operation."""
+    def create(self, parent: str, body: dict[str, Any], endpoint_id: str = "") -> dict[str, Any]:
+        """Starts creating an endpoint (named ``endpoint_id`` when the client chose one); returns the
+        operation. A chosen ID that is taken, by an endpoint or a create still in flight, is 409."""
         self._rt.settle()
         if not body.get("displayName"):
             raise invalid("displayName is required")
+        if endpoint_id and not ENDPOINT_ID.fullmatch(endpoint_id):
+            raise invalid(
+                f"Invalid endpoint_id {endpoint_id!r}: it must be a lowercase letter followed by up to 62 "
+                "lowercase letters, digits or hyphens, ending in a letter or digit; or up to 9 digits "
+                "with no leading zero."
+            )
         labels = validate_labels(body.get("labels"))
         with self._rt.lock:
-            name = f"{self._rt.canonical(parent)}/endpoints/{self._rt.new_id()}"
+            name = f"{self._rt.canonical(parent)}/endpoints/{endpoint_id or self._rt.new_id()}"
+            if name in self.docs or name in self._creating:
+                raise already_exists(name)
+            self._creating.add(name)
 
             def apply(t: float) -> dict[str, Any]:
+                self._creating.discard(name)
                 doc = {k: v for k, v in body.items() if k not in ("deployedModels", "trafficSplit")}
                 doc.update(name=name, labels=labels, createTime=self._rt.wall(t), updateTime=self._rt.wall(t))
                 doc["etag"] = f"emu-{name.rsplit('/', 1)[-1]}"

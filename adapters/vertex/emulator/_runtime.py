@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._config import EmulatorConfig
+from ._config import EmulatorConfig, resolve_seed
 from ._wire import invalid, rfc3339
 
 
@@ -31,7 +31,7 @@ class Runtime:
         self.clock = clock
         #: Guards every resource of every family; reentrant because settling runs effects under it.
         self.lock = threading.RLock()
-        self._rng = random.Random(config.seed)
+        self._rng = random.Random(resolve_seed(config.seed))
         # Timestamps are wall time: the clock's zero is pinned to the wall clock at start-up.
         self._epoch = time.time() - clock()
         self._seq = itertools.count()
@@ -48,7 +48,7 @@ class Runtime:
 
     def new_id(self) -> str:
         """A fresh resource ID."""
-        # Vertex IDs are 19-digit numbers; seeded so runs are reproducible.
+        # Vertex IDs are 19-digit numbers; from the seeded RNG, so a run with a given seed is reproducible.
         while True:
             candidate = str(self._rng.randrange(10**18, 9 * 10**18))
             if candidate not in self._ids:

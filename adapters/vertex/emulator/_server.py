@@ -259,7 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="serve gs://BUCKET from a local folder",
     )
-    parser.add_argument("--seed", type=int, help="seed of fault rates and resource IDs (default 0)")
+    parser.add_argument(
+        "--seed", type=int, help="seed of fault rates and resource IDs (default: a random one per start)"
+    )
     parser.add_argument("--config", help="a JSON file of EmulatorConfig fields (flags override it)")
     args = parser.parse_args(argv)
     fields: dict[str, Any] = {}

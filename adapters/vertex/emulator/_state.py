@@ -194,9 +194,9 @@ class State:
         """Gets a model (404 if unknown)."""
         return self._models.get(name)
 
-    def create_endpoint(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Starts creating an endpoint; returns the operation."""
-        return self._endpoints.create(parent, body)
+    def create_endpoint(self, parent: str, body: dict[str, Any], endpoint_id: str = "") -> dict[str, Any]:
+        """Starts creating an endpoint (under the client's ``endpoint_id``, if any); returns the operation."""
+        return self._endpoints.create(parent, body, endpoint_id)
 
     def get_endpoint(self, name: str) -> dict[str, Any]:
         """Gets an endpoint with its deployed models and traffic split."""
