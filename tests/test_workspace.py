@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from checkpoint import (
     ENV_WORKSPACE,
+    InvalidName,
     JobferryError,
     MissingDependency,
     Workspace,
     WorkspaceError,
     default_workspace_url,
 )
+from checkpoint._names import validate_key
 
 
 def test_default_workspace_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,3 +84,52 @@ def test_listing_ignores_files_that_are_not_handles(workspace: Workspace, tmp_pa
     assert workspace.list_handles("inst") == ["V1"]
     assert workspace.list_plugin_instances() == ["inst"]
     assert workspace.has_handle("inst", "V1") and not workspace.has_handle("inst", "V2")
+
+
+HOSTILE_KEYS = [
+    "",
+    "/etc/passwd",
+    "../outside",
+    "inst/../../outside",
+    "inst/./x",
+    ".",
+    "..",
+    "inst//x",
+    "inst/x/",
+    "inst\\x",
+    "inst/x\x00.json",
+    "inst/x\n.json",
+    "inst/\x7f",
+    "inst/\x85",
+]
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_validate_key_refuses_keys_that_could_leave_the_root(key: str) -> None:
+    with pytest.raises(InvalidName) as info:
+        validate_key(key)
+    assert repr(key) in str(info.value) and "valid workspace keys are relative paths" in str(info.value)
+    assert isinstance(info.value, JobferryError) and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("key", ["inst/status/1.json", "a", "inst/intents/k-1.json", "x/.hidden", "a/..b"])
+def test_validate_key_accepts_relative_keys(key: str) -> None:
+    assert validate_key(key) == key
+
+
+_COMPONENT = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="/"), min_size=0, max_size=8)
+
+
+@given(st.lists(_COMPONENT, min_size=1, max_size=4).map("/".join))
+def test_validate_key_accepts_exactly_the_safe_keys(key: str) -> None:
+    parts = key.split("/")
+    safe = (
+        all(part not in ("", ".", "..") for part in parts)
+        and "\\" not in key
+        and not any(unicodedata.category(c) == "Cc" for c in key)
+    )
+    if safe:
+        assert validate_key(key) == key
+    else:
+        with pytest.raises(InvalidName):
+            validate_key(key)
