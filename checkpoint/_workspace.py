@@ -271,6 +271,8 @@ class Workspace:
     # -- listing --------------------------------------------------------------------------------------
 
     def _ls(self, path: str) -> list[dict[str, Any]]:
+        # gcsfs and s3fs cache listings per instance and never see other processes' writes: list afresh.
+        self._fs.invalidate_cache(path)
         try:
             entries: list[dict[str, Any]] = self._fs.ls(path, detail=True)
         except FileNotFoundError:
@@ -308,7 +310,9 @@ class Workspace:
 
     def has_handle(self, plugin_instance_id: str, handle: str) -> bool:
         """True when ``handle`` is published for ``plugin_instance_id``."""
-        return bool(self._fs.exists(self._path(self.bundle_key(plugin_instance_id, handle))))
+        key = self._path(self.bundle_key(plugin_instance_id, handle))
+        self._fs.invalidate_cache(key)  # exists() may answer from a stale listing (see _ls)
+        return bool(self._fs.exists(key))
 
     # -- bundles --------------------------------------------------------------------------------------
 
@@ -344,6 +348,9 @@ class Workspace:
         """Remove a published handle; raise CheckpointNotFound if it does not exist."""
         key = self._path(self.bundle_key(plugin_instance_id, handle))
         try:
+            # S3 deletes are idempotent (204 for a missing key) and s3fs does not raise: ask first.
+            if not self.has_handle(plugin_instance_id, handle):
+                raise FileNotFoundError(key)
             self._fs.rm_file(key)
         except FileNotFoundError:
             raise CheckpointNotFound(
@@ -423,8 +430,9 @@ class Workspace:
 
     def read_bytes(self, rel: str) -> bytes | None:
         """Read a small record, or ``None`` if it does not exist."""
+        path = self._path(rel)
         try:
-            data: bytes = self._fs.cat_file(self._path(rel))
+            data: bytes = self._fs.cat_file(path)
         except FileNotFoundError:
             return None
         return data
@@ -435,9 +443,10 @@ class Workspace:
         Raises:
             FileNotFoundError: there is no such file.
         """
+        path = self._path(rel)
         if not 0 <= start <= end:
             raise ValueError(f"need 0 <= start <= end, got start={start!r}, end={end!r}")
-        data: bytes = self._fs.cat_file(self._path(rel), start=start, end=end)
+        data: bytes = self._fs.cat_file(path, start=start, end=end)
         return data
 
     def list_records(self, rel_dir: str) -> list[str]:
@@ -459,5 +468,6 @@ class Workspace:
 
     def delete_record(self, rel: str) -> None:
         """Remove a record if it exists."""
+        path = self._path(rel)
         with contextlib.suppress(FileNotFoundError):
-            self._fs.rm_file(self._path(rel))
+            self._fs.rm_file(path)
