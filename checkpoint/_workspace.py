@@ -83,8 +83,9 @@ def _backend_of(fs: Any) -> Backend:
 # mounts: ENOTSUP / ENOSYS), as opposed to a real failure.
 _NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 
-# memory:// checks existence and then stores, with no lock: two threads could both "create". Every
-# create-if-absent in this process goes through this lock, which makes it exclusive per process.
+# memory:// checks existence and then stores, with no lock: two threads could both "create", or a write
+# could land between a create's check and its store. Creates and writes on memory:// in this process take
+# this lock, which makes create-if-absent exclusive per process.
 _MEMORY_CREATE_LOCK = threading.Lock()
 
 # AWS answers 409 ConditionalRequestConflict while another conditional write of the key is in flight;
@@ -371,7 +372,8 @@ class Workspace:
         else:
             # Object stores (and memory://) expose an object only once its upload completes.
             self._fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            self._fs.put_file(os.fspath(local_path), target)
+            with self._memory_guard():
+                self._fs.put_file(os.fspath(local_path), target)
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write a small record atomically (replacing any object under ``rel``)."""
@@ -380,7 +382,12 @@ class Workspace:
             _replace_local(target, [data])
         else:
             self._fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            self._fs.pipe_file(target, data)
+            with self._memory_guard():
+                self._fs.pipe_file(target, data)
+
+    def _memory_guard(self) -> contextlib.AbstractContextManager[object]:
+        """On memory://, the lock under which creates check and store: a write must not land in between."""
+        return _MEMORY_CREATE_LOCK if self._backend == "memory" else contextlib.nullcontext()
 
     def create_bytes(self, rel: str, data: bytes) -> bool:
         """Create the object ``rel`` holding ``data`` unless it exists; never overwrite.
@@ -402,10 +409,7 @@ class Workspace:
         """Create-if-absent on memory:// and object stores, whose pipe_file(mode="create") is exclusive."""
         for attempt in range(_CONFLICT_RETRIES):
             try:
-                if self._backend == "memory":
-                    with _MEMORY_CREATE_LOCK:
-                        self._fs.pipe_file(target, data, mode="create")
-                else:
+                with self._memory_guard():
                     self._fs.pipe_file(target, data, mode="create")
             except FileExistsError:  # fsspec's spelling of 412 / "already there"
                 return False

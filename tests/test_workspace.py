@@ -199,6 +199,7 @@ def test_create_bytes_leaves_no_partial_file_behind(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "ws" / "inst").iterdir()] == ["k"]
 
 
+@pytest.mark.slow  # spawns a process
 def test_import_checkpoint_imports_no_object_store_or_test_library() -> None:
     code = (
         "import sys, checkpoint\n"

@@ -9,7 +9,8 @@ records, partial writes, a writer killed mid-write, create-if-absent under races
 between processes, racing overwrites and hostile keys.
 
 It needs ``pytest`` and ``hypothesis`` (``pip install 'jobferry[dev]'``); ``import checkpoint`` never
-imports this module.
+imports this module. The tests that spawn processes are marked ``slow`` (register the marker, as
+jobferry's ``pyproject.toml`` does).
 """
 
 from __future__ import annotations
@@ -210,6 +211,7 @@ class WorkspaceContract:
         workspace.write_bytes(f"inst/status/2.json{_PARTIAL_MARK}0123abcd", b"{")
         assert workspace.list_records("inst/status") == ["1.json"]
 
+    @pytest.mark.slow  # spawns processes
     def test_a_killed_writer_leaves_the_old_object_or_a_whole_new_one(
         self, workspace: Workspace, process_env: dict[str, str], tmp_path: Path
     ) -> None:
@@ -246,6 +248,7 @@ class WorkspaceContract:
         assert len(winners) == 1, f"create_bytes returned True to writers {winners}"
         assert workspace.read_bytes("inst/claims/k") == payload(winners[0], 1000)
 
+    @pytest.mark.slow  # spawns processes
     def test_create_bytes_racing_processes_have_one_winner(
         self, workspace: Workspace, process_env: dict[str, str]
     ) -> None:

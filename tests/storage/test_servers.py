@@ -25,6 +25,7 @@ ws.write_bytes("from-child", b"child")
 """
 
 
+@pytest.mark.slow  # spawns a process
 @pytest.mark.parametrize("server_fixture", ["gcs_server", "s3_server"])
 def test_a_subprocess_with_only_the_env_reaches_the_same_server(
     server_fixture: str, request: pytest.FixtureRequest
