@@ -110,14 +110,10 @@ class TrainableModel(ABC, Generic[ConfigType]):
         """Save the model and publish it under ``checkpoint_handle`` (and ``"default"`` when asked).
 
         Returns the bundle's key, ``"{plugin_instance_id}/{handle}.zip"``. Cached models for the handles
-        overwritten here are evicted.
+        overwritten here are evicted (by the workspace, on publish).
         """
         ws = Workspace.coerce(workspace)
         checkpoint = ModelCheckpoint(ws, plugin_instance_id, checkpoint_handle, model_parent_directory)
         self.save_to_folder(checkpoint.folder_path_on_disk())
-        key = checkpoint.upload_model_bundle(set_as_default=set_as_default)
-        overwritten = [checkpoint.handle]
-        if set_as_default:
-            overwritten.append(ModelCheckpoint.DEFAULT_HANDLE)
-        _cache.invalidate(ws.url, checkpoint.plugin_instance_id, *overwritten)
-        return key
+        # Publishing evicts the cached models of the handles it overwrites (Workspace.publish_bundle).
+        return checkpoint.upload_model_bundle(set_as_default=set_as_default)

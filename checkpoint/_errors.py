@@ -6,7 +6,7 @@ and vendor half lives in :mod:`adapters._errors`, which draws the whole tree.
 ::
 
     JobferryError
-    ├── InvalidName (ValueError)           a plugin instance ID or handle that cannot be a path
+    ├── InvalidName (ValueError)           a plugin instance ID, handle or workspace key that cannot be a path
     ├── MissingDependency (ImportError)    an optional extra is not installed; carries the pip hint
     ├── WorkspaceError                     a workspace URL that cannot be opened or written
     │   └── CheckpointNotFound (LookupError)
@@ -26,17 +26,22 @@ class JobferryError(Exception):
     """Root of every error jobferry raises."""
 
 
-class InvalidName(JobferryError, ValueError):
-    """A plugin instance ID or checkpoint handle that is not a safe single path component."""
+_VALID_NAMES = (
+    "valid names are 1-128 characters of letters, digits, '.', '_' and '-', and not '.' or '..'"
+)
 
-    def __init__(self, kind: str, value: object, reason: str) -> None:
+
+class InvalidName(JobferryError, ValueError):
+    """A plugin instance ID, checkpoint handle or workspace key that is not a safe path.
+
+    ``valid`` says what would have been accepted (by default: what a single-component name may be).
+    """
+
+    def __init__(self, kind: str, value: object, reason: str, valid: str = _VALID_NAMES) -> None:
         self.kind = kind
         self.value = value
         self.reason = reason
-        super().__init__(
-            f"invalid {kind} {value!r}: {reason}; valid names are 1-128 characters of letters, digits, "
-            "'.', '_' and '-', and not '.' or '..'"
-        )
+        super().__init__(f"invalid {kind} {value!r}: {reason}; {valid}")
 
 
 class MissingDependency(JobferryError, ImportError):

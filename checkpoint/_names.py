@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from ._errors import InvalidName
 
@@ -27,3 +28,43 @@ def validate_name(value: object, kind: str = "name") -> str:
         bad = sorted({c for c in value if not _NAME_RE.fullmatch(c)})
         raise InvalidName(kind, value, f"it contains {''.join(bad)!r}")
     return value
+
+
+_VALID_KEYS = (
+    "valid workspace keys are relative paths of non-empty '/'-separated components, none of them '.' or "
+    "'..', with no backslash, NUL or other control character"
+)
+
+
+def validate_key(value: object, kind: str = "workspace key") -> str:
+    """Return ``value`` if it is a key that stays inside the workspace root, else raise :class:`InvalidName`.
+
+    A key is a relative path (``inst/status/1.json``). This is defence in depth: callers build keys from
+    validated names, but a key that could climb out of the root (``..``), land somewhere else (absolute,
+    ``\\``-separated on some filesystems) or be cut short by a C string (NUL) must never reach fsspec.
+    """
+    if not isinstance(value, str):
+        raise InvalidName(kind, value, f"expected a string, got {type(value).__name__}", _VALID_KEYS)
+    reason = _key_problem(value)
+    if reason:
+        raise InvalidName(kind, value, reason, _VALID_KEYS)
+    return value
+
+
+def _key_problem(key: str) -> str | None:
+    if not key:
+        return "it is empty"
+    if key.startswith("/"):
+        return "it is absolute"
+    if "\\" in key:
+        return "it contains a backslash"
+    # Category Cc is C0 (NUL included), DEL and C1: none belongs in an object name.
+    controls = sorted({c for c in key if unicodedata.category(c) == "Cc"})
+    if controls:
+        return f"it contains the control character(s) {''.join(controls)!r}"
+    parts = key.split("/")
+    if "" in parts:
+        return "it has an empty component"
+    if any(part in (".", "..") for part in parts):
+        return "it has a '.' or '..' component"
+    return None

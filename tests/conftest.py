@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Before any test imports gcsfs: its default "extended" filesystem probes a gRPC API that the GCS emulator
+# lacks, and each call then stalls 60 s (tests/storage_servers.py explains; it sets this too).
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

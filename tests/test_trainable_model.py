@@ -146,6 +146,26 @@ def test_save_remote_invalidates_what_it_overwrites(workspace: Workspace) -> Non
     assert old_v1.value == 1 and old_default.value == 1
 
 
+def test_delete_handle_evicts_the_cached_model(workspace: Workspace) -> None:
+    trained(1).save_remote(workspace, "inst", "V1")
+    assert Counter.load_remote(workspace, "inst", "V1").value == 1  # now cached
+    workspace.delete_handle("inst", "V1")
+    with pytest.raises(CheckpointNotFound):
+        Counter.load_remote(workspace, "inst", "V1")
+    # The default handle was not deleted and still loads (from the cache or afresh, either is true).
+    assert Counter.load_remote(workspace, "inst").value == 1
+
+
+def test_publishing_a_bundle_directly_evicts_the_cached_model(workspace: Workspace, tmp_path: Path) -> None:
+    trained(1).save_remote(workspace, "inst", "V1", set_as_default=False)
+    trained(2).save_remote(workspace, "inst", "V2", set_as_default=False)
+    assert Counter.load_remote(workspace, "inst", "V1").value == 1  # now cached
+    archive = tmp_path / "v2.zip"
+    workspace.download_bundle("inst", "V2", archive)
+    workspace.publish_bundle("inst", "V1", archive)  # V1 now holds V2's bundle
+    assert Counter.load_remote(workspace, "inst", "V1").value == 2
+
+
 def test_save_without_default_keeps_cached_default(workspace: Workspace) -> None:
     trained(1).save_remote(workspace, "inst")
     cached_default = Counter.load_remote(workspace, "inst")
