@@ -432,32 +432,6 @@ class Workspace:
         self._fs.pipe_file(target, data)
         return True
 
-    def create_bytes(self, rel: str, data: bytes) -> bool:
-        """Write a small record only if it does not exist yet; True if this call created it."""
-        target = self._path(rel)
-        if self._local:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-            partial = f"{target}{_PARTIAL_MARK}{uuid.uuid4().hex}"
-            try:
-                with open(partial, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                try:
-                    os.link(partial, target)  # atomic and exclusive: readers see all of it or nothing
-                except FileExistsError:
-                    return False
-                return True
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(partial)
-        self._fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-        try:
-            self._fs.pipe_file(target, data, mode="create")
-        except FileExistsError:
-            return False
-        return True
-
     def read_bytes(self, rel: str) -> bytes | None:
         """Read a small record, or ``None`` if it does not exist."""
         path = self._path(rel)
