@@ -105,6 +105,8 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         self._plugin_instance_id: str | None = None
         #: True when the last ``train`` adopted a job already submitted for the same spec.
         self.adopted = False
+        #: Called with a progress line while ``train`` waits for another process submitting the same spec.
+        self.on_submission_wait: Callable[[str], None] | None = None
 
     # -- the vendor contract ----------------------------------------------------------------------------
 
@@ -430,7 +432,14 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         self.bind(ws, pid)
         digest = spec_hash(spec)
         claims = Claims(ws, pid, digest, self.adapter_name, self.policies.claim)
-        submitter = Submitter(self, IntentStore(ws, pid), self.call, claims=claims, clock=self.clock)
+        submitter = Submitter(
+            self,
+            IntentStore(ws, pid),
+            self.call,
+            claims=claims,
+            clock=self.clock,
+            on_wait=self.on_submission_wait,
+        )
         got = submitter.submit(spec, digest, new=new)
         self.record = JobRecord(
             adapter=self.adapter_name,

@@ -214,6 +214,8 @@ class Submitter:
         call: the engine's retrying wrapper, ``call(fn, what)``.
         claims: the claim on the spec (None: a single-process submitter, for tests of the vendor half).
         clock: the clock losers wait on.
+        on_wait: called with a progress line at each look while another process holds the claim
+            (the CLI shows it on a terminal); without it, the wait is logged as a warning now and then.
     """
 
     def __init__(
@@ -224,12 +226,14 @@ class Submitter:
         *,
         claims: Claims | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
         self.vendor = vendor
         self.intents = intents
         self.call = call
         self.claims = claims
         self.clock = clock
+        self.on_wait = on_wait
 
     def describe_once(self, ref: JobRef, key: str | None = None) -> JobStatus | None:
         """Describe ``ref`` with retries; ``None`` if the vendor no longer knows it (as ``key``'s job)."""
@@ -289,8 +293,12 @@ class Submitter:
                 waited = self.clock.now() - started
                 if waited >= policy.wait_seconds:
                     raise SubmissionBusy(_busy_message(current, waited))
-                if looks % 40 == 0:  # once at the start, then about every minute
-                    log.warning("%s; waiting for its job", _holder_text(current))
+                limit = policy.wait_seconds
+                text = f"{_holder_text(current)}; waiting for its job ({waited:.0f} of {limit:.0f} s)"
+                if self.on_wait is not None:
+                    self.on_wait(text)
+                elif looks % 40 == 0:  # once at the start, then about every 80 s
+                    log.warning("%s", text)
                 self.clock.sleep(min(_pause(looks, policy), policy.wait_seconds - waited))
                 looks += 1
                 continue

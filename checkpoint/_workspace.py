@@ -462,10 +462,17 @@ class Workspace:
                 names.append(name)
         return sorted(names)
 
+    def list_instance_folders(self) -> list[str]:
+        """Every plugin instance folder at the root, with or without a published handle (sorted)."""
+        return [name for name in self._dir_names(self._root) if self._valid(name)]
+
     def list_dirs(self, rel_dir: str) -> list[str]:
         """Names of the sub-folders directly under ``rel_dir`` (sorted; empty if there is none)."""
+        return self._dir_names(self._path(rel_dir))
+
+    def _dir_names(self, path: str) -> list[str]:
         names = []
-        for entry in self._ls(self._path(rel_dir)):
+        for entry in self._ls(path):
             if entry["type"] == "directory":
                 names.append(entry["name"].rstrip("/").rsplit("/", 1)[-1])
         return sorted(names)

@@ -21,6 +21,7 @@ from adapters._clock import FakeClock
 from adapters._loading import read_job_record
 from adapters._poll import PollPolicy
 from adapters._registry import get_adapter, register_adapter
+from adapters._submission import spec_hash
 from checkpoint import ModelCheckpoint, Workspace
 from tests.cli_fake_adapter import (
     ADAPTER_NAME,
@@ -61,10 +62,12 @@ class Cli:
         chunk: int = 100,
         poll: float | None = None,
         adapter: str = ADAPTER_NAME,
+        claim: dict[str, float] | None = None,
     ) -> Path:
         """A spec of the fake adapter; ``poll`` makes it poll every ``poll`` seconds (default: 0.01-0.05)."""
-        path = self.tmp_path / f"{name}-{finish_after}-{outcome}-{epochs}-{poll}.toml"
+        path = self.tmp_path / f"{name}-{finish_after}-{outcome}-{epochs}-{poll}-{bool(claim)}.toml"
         initial, maximum = (poll, poll) if poll is not None else (0.01, 0.05)
+        claim_table = "".join(f"{k} = {v}\n" for k, v in (claim or {}).items())
         path.write_text(
             textwrap.dedent(
                 f"""
@@ -81,6 +84,8 @@ class Cli:
                 initial = {initial}
                 maximum = {maximum}
                 floor_cap = {maximum}
+                [config.claim]
+                {claim_table}
                 [input]
                 training_data_url = "examples/data/fruit.csv"
                 training_params = {{ epochs = {epochs} }}
@@ -964,3 +969,60 @@ def test_local_adapter_timeout_and_cancel(tmp_path: Path) -> None:
     done = _run("wait", "local-slow", "--timeout", "30", "--json", env=env, cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert json.loads(done.stdout.splitlines()[-1])["state"] == "CANCELLED"
+
+
+# -- submissions in flight --------------------------------------------------------------------------------
+
+
+def test_status_shows_a_submission_in_flight_and_how_to_reconcile(cli: Cli) -> None:
+    from adapters._claim import ClaimPolicy, Claims, Holder
+    from adapters._submission import Intent, IntentStore
+
+    ws = Workspace(cli.ws)
+    claims = Claims(ws, "flying", "e" * 64, "fake-cli", ClaimPolicy())
+    got = claims.take("jfflying000000000000000000000000000", after=None)
+    assert got is not None
+    held = got.model_copy(update={"holder": Holder(host="worker-7", pid=99, token="z" * 32)})
+    ws.write_bytes(f"{claims.dir}/00000001.json", held.model_dump_json().encode())
+    store = IntentStore(ws, "crashed")
+    key = "jfcrashed00000000000000000000000000"
+    store.write(Intent(submission_key=key, spec_hash="f" * 64, adapter="fake-cli"))
+    cli.train()  # and one instance with a job, for the list
+
+    code, out, err = cli("status", "flying", "-w", str(cli.ws))
+    assert code == 0, err
+    assert "flying: no checkpoint yet; a submission is submitting (key jfflying" in out
+    assert "process 99 on worker-7" in out and "run `jobferry train`" in out
+    code, out, err = cli("status", "crashed", "-w", str(cli.ws))
+    assert code == 0 and "outcome unknown (key jfcrashed" in out, err
+
+    code, out, err = cli("status", "-w", str(cli.ws))
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert set(rows) == {"crashed", "flying", "fruit-fake"}
+    assert "submitting" in rows["flying"] and "outcome unknown" in rows["crashed"]
+    code, data = cli.json("status", "-w", str(cli.ws))
+    flying = next(e for e in data["instances"] if e["pluginInstance"] == "flying")
+    assert flying["inFlight"][0]["state"] == "submitting"
+    assert flying["inFlight"][0]["submissionKey"] == "jfflying000000000000000000000000000"
+
+
+def test_a_train_that_loses_the_claim_waits_with_progress_then_exits_3(cli: Cli) -> None:
+    from adapters._claim import ClaimPolicy, Claims, Holder
+    from adapters._spec import load_spec
+
+    spec_path = cli.spec(claim={"wait_seconds": 0.3, "check_interval": 0.05})
+    spec = load_spec(spec_path)
+    ws = spec.resolve_workspace(str(cli.ws))
+    model = spec.build_model(ws)
+    digest = spec_hash(model.job_spec(spec.train_request(ws).data))
+    claims = Claims(ws, spec.plugin_instance, digest, "fake-cli", ClaimPolicy())
+    got = claims.take("jfheld0000000000000000000000000000", after=None)
+    assert got is not None
+    held = got.model_copy(update={"holder": Holder(host="worker-8", pid=98, token="y" * 32)})
+    ws.write_bytes(f"{claims.dir}/00000001.json", held.model_dump_json().encode())
+    code, out, err = cli("train", str(spec_path))
+    assert code == 3, (out, err)
+    assert "process 98 on worker-8 is submitting this spec" in err and "waiting for its job" in err
+    assert err.strip().splitlines()[-1].startswith("error: process 98 on worker-8")
+    assert FakeVendor(str(cli.vendor_dir)).load() == {}  # the loser created nothing

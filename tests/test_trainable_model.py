@@ -219,13 +219,17 @@ def test_temporary_folder_lives_as_long_as_the_model(workspace: Workspace) -> No
     assert not folder.exists()
 
 
-def test_save_remote_leaves_no_temporary_folder(workspace: Workspace, tmp_path: Path) -> None:
+def test_save_remote_leaves_no_temporary_folder(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tempfile
 
-    before = set(Path(tempfile.gettempdir()).glob("jobferry-ckpt-*"))
+    private = tmp_path / "tmp"  # a temp dir of its own: other processes' temporary folders never count
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     trained(1).save_remote(workspace, "inst")
     gc.collect()
-    assert set(Path(tempfile.gettempdir()).glob("jobferry-ckpt-*")) <= before
+    assert list(private.glob("jobferry-ckpt-*")) == []
 
 
 def test_load_from_local_checkpoint(tmp_path: Path) -> None:

@@ -23,6 +23,10 @@ the endpoint and deployed model ID in ``job.json``, so that ``predict`` can use 
 keep the adapter's defaults (``--max-replicas`` defaults to ``--min-replicas``). ``undeploy`` removes the
 model from its endpoint (the endpoint is kept).
 
+Many processes: ``train`` first claims the spec in the workspace; a process that loses the claim creates
+nothing, shows a progress line while it waits for the winner, and adopts its job. ``status`` shows a
+submission in flight (claimed or intended, no checkpoint yet) as *submitting* or *outcome unknown*.
+
 Polling: commands that wait (``train --wait``, ``wait``, ``deploy``, ``undeploy``) poll with the job's
 adaptive policy -- for a job loaded from its checkpoint, usually the adapter's default, whose first
 interval is 5 s. ``--poll-interval S`` polls every S seconds instead (no growth, no jitter).
@@ -35,12 +39,14 @@ Output: human text on stdout; with ``--json`` one JSON object (camelCase keys, l
 
 Exit codes:
     0  success (for ``status``: the status could be reported, whatever it is)
-    1  the job ended FAILED, CANCELLED or EXPIRED (``wait``, ``train --wait``); or any other jobferry
-       error (the vendor refused a call, a workspace cannot be read, a prediction failed, ...)
+    1  the job ended FAILED, CANCELLED or EXPIRED (``wait``, ``train --wait``); the vendor's job is not
+       the one the checkpoint submitted (another submission key); or any other jobferry error (the
+       vendor refused a call, a workspace cannot be read, a prediction failed, ...)
     2  bad usage: unknown option, invalid spec, invalid name, unknown plugin instance or handle, a
        checkpoint that is not a job's, an adapter with no online deployment, unreadable prediction
        input, deletion refused without --yes
-    3  timed out waiting (``--timeout``); the job itself goes on
+    3  timed out waiting (``--timeout``; the job itself goes on), or ``train`` gave up waiting for another
+       process that holds the spec's claim (``claim.wait_seconds``; run it again later to adopt the job)
     130 interrupted (Ctrl-C); the job itself goes on
 """
 
@@ -51,7 +57,7 @@ import sys
 import traceback
 from typing import Any
 
-from adapters._errors import JobError, JobTimeout
+from adapters._errors import JobError, JobTimeout, SubmissionBusy
 from checkpoint._errors import JobferryError
 
 from .._jobs import JobStatus
@@ -122,8 +128,9 @@ def _setup_logging(verbosity: int) -> None:
 def _report(exc: BaseException, code: int, out: Output, verbose: bool) -> None:
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
+    out.end_progress()
     sys.stderr.write(f"error: {exc}\n")
-    if isinstance(exc, JobTimeout):
+    if isinstance(exc, JobTimeout) and not isinstance(exc, SubmissionBusy):
         sys.stderr.write("the job goes on; `jobferry wait` or `jobferry status` picks it up again\n")
     if out.json_mode:
         event: dict[str, Any] = {

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from checkpoint import ModelCheckpoint
+from checkpoint import ModelCheckpoint, Workspace
 from checkpoint._errors import CheckpointNotFound
 
+from .._inflight import RECONCILE_HINT, InFlight, submissions_in_flight
 from .._jobs import JobRecord
 from .._loading import NotAJobCheckpoint, load_job, read_job_record
 from .._spec import load_spec
@@ -22,6 +23,7 @@ def cmd_train(args: argparse.Namespace, out: Output) -> int:
     spec = load_spec(args.spec)
     ws = spec.resolve_workspace(args.workspace)
     model = spec.build_model(ws)
+    model.on_submission_wait = out.progress
     response = model.train(spec.train_request(ws), new=args.new)
     key = (response.data.archive_path if response.data else None) or ws.bundle_key(
         spec.plugin_instance, ModelCheckpoint.DEFAULT_HANDLE
@@ -65,7 +67,13 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     """One job's live status, or every plugin instance's last known status."""
     ws = _workspace(args)
     if args.instance is not None:
-        model = load_job(ws, args.instance, args.handle)
+        try:
+            model = load_job(ws, args.instance, args.handle)
+        except CheckpointNotFound:
+            flying = submissions_in_flight(ws, args.instance) if args.handle in (None, "default") else []
+            if not flying:
+                raise
+            return _show_in_flight(args.instance, flying, out)
         status = model.refresh()
         assert model.record is not None
         if out.json_mode:
@@ -84,13 +92,19 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
 
     entries: list[dict[str, Any]] = []
     rows: list[list[str]] = []
-    for pid in ws.list_plugin_instances():
+    for pid in _instances(ws):
         entry: dict[str, Any] = {"pluginInstance": pid}
         try:
             record = read_job_record(ws, pid)
         except CheckpointNotFound:
-            entry["note"] = "no default handle"
-            rows.append(_record_row(pid, None, "(no default handle)"))
+            flying = submissions_in_flight(ws, pid)
+            if flying:
+                entry["inFlight"] = [_in_flight_json(f) for f in flying]
+                rows.append(_record_row(pid, None, f"{flying[0].describe()}; {RECONCILE_HINT}"))
+                rows[-1][1] = flying[0].adapter
+            else:
+                entry["note"] = "no default handle"
+                rows.append(_record_row(pid, None, "(no default handle)"))
         except NotAJobCheckpoint:
             entry["note"] = "not a job checkpoint"
             rows.append(_record_row(pid, None, "(not a job checkpoint)"))
@@ -115,6 +129,35 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
         out.line(f"no plugin instances in {ws.url}")
     else:
         out.table(["INSTANCE", "ADAPTER", "JOB", "LAST KNOWN STATUS"], rows)
+    return EXIT_OK
+
+
+def _instances(ws: Workspace) -> list[str]:
+    # Instances with a handle, and those whose first submission is in flight (a folder, no handle yet).
+    named = set(ws.list_plugin_instances())
+    for folder in ws.list_instance_folders():
+        if folder not in named and submissions_in_flight(ws, folder):
+            named.add(folder)
+    return sorted(named)
+
+
+def _in_flight_json(flying: InFlight) -> dict[str, Any]:
+    return {
+        "submissionKey": flying.submission_key,
+        "adapter": flying.adapter,
+        "since": flying.since.isoformat(),
+        "state": flying.state,
+        "holder": flying.holder,
+    }
+
+
+def _show_in_flight(pid: str, flying: list[InFlight], out: Output) -> int:
+    if out.json_mode:
+        out.emit({"pluginInstance": pid, "jobId": None, "inFlight": [_in_flight_json(f) for f in flying]})
+    else:
+        for one in flying:
+            out.line(f"{pid}: no checkpoint yet; a submission is {one.describe()}")
+        out.line(RECONCILE_HINT)
     return EXIT_OK
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from typing import IO, Any, ClassVar, TextIO
 
@@ -25,14 +26,37 @@ class Output:
         self.stdout: TextIO = sys.stdout
         self.stderr: TextIO = sys.stderr
         self.styled = not json_mode and _is_tty(self.stdout) and not _no_color()
+        self._progress_open = False  # a progress line on a terminal, not yet ended
+        self._progress_at: float | None = None
+
+    def progress(self, text: str) -> None:
+        """Show a progress line on stderr: rewritten in place on a terminal, else once a minute."""
+        if _is_tty(self.stderr):
+            self.stderr.write(f"\r{text}\x1b[K")
+            self.stderr.flush()
+            self._progress_open = True
+            return
+        now = time.monotonic()
+        if self._progress_at is None or now - self._progress_at >= 60:
+            self._progress_at = now
+            self.stderr.write(text + "\n")
+            self.stderr.flush()
+
+    def end_progress(self) -> None:
+        """End a progress line left open on the terminal (before anything else is written)."""
+        if self._progress_open:
+            self.stderr.write("\n")
+            self._progress_open = False
 
     def line(self, text: str = "") -> None:
         """Write one line of text."""
+        self.end_progress()
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
     def emit(self, obj: dict[str, Any]) -> None:
         """Write one JSON object on one line."""
+        self.end_progress()
         self.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
         self.stdout.flush()
 

@@ -244,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BUCKET=DIR",
         help="serve gs://BUCKET from a local folder (repeatable)",
     )
-    p.add_argument("--seed", type=int, help="seed of resource IDs and fault draws")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed of resource IDs and fault draws (default: a fresh random seed at each start)",
+    )
     p.add_argument("--config", metavar="FILE", help="a JSON file of EmulatorConfig fields (flags override)")
     return parser
