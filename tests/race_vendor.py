@@ -6,6 +6,7 @@ creates with the same label: only jobferry's claim does. Register it with
 ``register_adapter(ADAPTER_NAME, TARGET)``; :func:`main` is the racing process
 (``python -m tests.race_vendor``).
 
+``JF_RACE_NO_CLAIM=1`` skips the claim (intent + label look-up only, as before it existed): the baseline.
 Kill points (``JF_RACE_KILL_AT``) SIGKILL the process at one step of ``train()``: ``after-claim``,
 ``before-create``, ``after-create``, ``before-persist``, ``after-persist``.
 """
@@ -114,6 +115,13 @@ def created_jobs(jobs_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def _install_kill_points() -> None:
+    if os.environ.get("JF_RACE_NO_CLAIM"):  # the baseline: what happens without the claim
+        from adapters import _submission
+
+        def unclaimed(self: _submission.Submitter, spec: Any, digest: str, *, new: bool) -> Any:
+            return self._unclaimed(spec, digest, new=new)
+
+        _submission.Submitter.submit = unclaimed  # type: ignore[method-assign]
     point = os.environ.get("JF_RACE_KILL_AT")
     if point in ("after-claim",):
         from adapters import _claim

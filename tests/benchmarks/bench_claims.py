@@ -8,6 +8,9 @@ returns, and nothing but jobferry's claim stops two creates with one label):
    per round, and every racer returns that job.
 2. **Kill points**: the claim holder is SIGKILLed at each of 5 points of ``train()``, then 4 racers rerun
    it. Goal: exactly 1 vendor job each time, none lost (``job.json`` names it).
+Before them, the baseline: the same races on a local workspace with the claim switched off (the intent
+record and label look-up only, as before issue 10).
+
 3. **Claim overhead**: median ms of ``train()`` for a fresh spec with a 0 ms vendor (claim, intent, create,
    ``job.json``, release), and of the claim's own reads and writes alone.
 
@@ -129,6 +132,28 @@ def races(name: str, args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]
     return rows
 
 
+def baseline(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+    """The same races on a local workspace without the claim (intent and label look-up only)."""
+    rows = []
+    with RacerPool(args.racers, env={"JF_RACE_NO_CLAIM": "1"}, quiet=True) as pool:
+        for latency in args.latencies:
+            per_round = []
+            for i in range(args.baseline_rounds):
+                jobs = tmp / f"base-{latency}-{i}"
+                pool.round(
+                    str(tmp / "ws-base"), f"base-{latency}-{i}".replace(".", "_"), config(jobs, latency)
+                )
+                per_round.append(len(created_jobs(jobs)))
+            rows.append({"latency_ms": latency * 1000, "jobs_per_round": per_round})
+            print(
+                f"base  local  latency {latency * 1000:5.0f} ms, NO claim: {args.baseline_rounds} rounds, "
+                f"vendor jobs per round {min(per_round)}..{max(per_round)} "
+                f"(mean {statistics.mean(per_round):.1f})",
+                flush=True,
+            )
+    return rows
+
+
 def kills(name: str, tmp: Path) -> list[dict[str, Any]]:
     rows = []
     with backend(name, tmp) as (url, _opts, env), RacerPool(4, env=env, quiet=True) as pool:
@@ -203,12 +228,15 @@ def main() -> int:
     parser.add_argument("--racers", type=int, default=8)
     parser.add_argument("--latencies", default="0,0.05,0.5", type=lambda s: [float(x) for x in s.split(",")])
     parser.add_argument("--backends", default="local,memory,gs,s3", type=lambda s: s.split(","))
+    parser.add_argument("--baseline-rounds", type=int, default=5, help="rounds without the claim (0: none)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    report: dict[str, Any] = {"races": [], "kills": [], "overhead": []}
+    report: dict[str, Any] = {"races": [], "kills": [], "overhead": [], "baseline": []}
     began = time.monotonic()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
+        if args.baseline_rounds:
+            report["baseline"] = baseline(args, tmp)
         for name in args.backends:
             report["races"] += races(name, args, tmp)
         for name in args.backends:
