@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from adapters import load_job
 from adapters._jobs import JobState
 from adapters.vertex import VertexAutoMLTabular, VertexCustomJob, VertexModel
@@ -47,3 +49,24 @@ def test_a_lost_endpoint_create_response_makes_one_endpoint(emu: VertexEmulator,
     assert other.deploy() == endpoint
     assert emu.counts["CreateEndpoint"] == 3 and emu.counts["DeployModel"] == 1
     assert list(emu.state.endpoints) == [endpoint] and len(emu.state.deployed[endpoint]) == 1
+
+
+def test_an_emulator_restarted_with_the_same_seed_cannot_pass_off_a_new_job_as_an_old_one(
+    bucket: Any, ws: Workspace
+) -> None:
+    from adapters import JobIdentityMismatch
+    from tests.e2e.conftest import emulator
+    from tests.storage_servers import free_port
+
+    port = free_port()
+    with emulator(bucket, port=port, seed=11) as first:
+        old = make(VertexCustomJob, first, ws, "old-instance", **CUSTOM)
+        train(old)
+        old_name = old.job.job_id
+    with emulator(bucket, port=port, seed=11) as second:  # same seed: it hands out the same IDs again
+        new = make(VertexCustomJob, second, ws, "new-instance", **CUSTOM)
+        train(new)
+        assert new.job.job_id == old_name  # the name now belongs to another job
+        with pytest.raises(JobIdentityMismatch, match=key_of(old)):
+            load_job(ws, "old-instance").refresh()
+        assert load_job(ws, "new-instance").refresh().submission_key == key_of(new)

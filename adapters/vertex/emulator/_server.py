@@ -103,7 +103,27 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, port: int, app: EmulatorApp) -> None:
         self.app = app
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__((LOOPBACK, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Close the kept-alive connections too: a stopped emulator must not go on answering on them."""
+        with self._open_lock:
+            live, self._open = list(self._open), set()
+        for sock in live:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that went away is counted, not printed; anything else is a real error and stays loud.
@@ -191,6 +211,7 @@ class VertexEmulator:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.close_connections()
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._server = None
