@@ -259,24 +259,28 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         Raises SpecError when no plugin instance is known.
         """
         ctx = request.context if request is not None else None
-        ws: Workspace | None = self._workspace
-        pid = self._plugin_instance_id
-        if ctx is not None and ctx.workspace:
-            ws = Workspace.coerce(ctx.workspace)
-        if ctx is not None and ctx.plugin_instance_id:
-            pid = ctx.plugin_instance_id
         data = request.data if request is not None else None
-        if pid is None and isinstance(data, TrainPluginInput) and data.plugin_instance:
+        pid = self._plugin_instance_id
+        # A given ID wins, and "" is given (and refused), not absent: it must not fall back to another.
+        if ctx is not None and ctx.plugin_instance_id is not None:
+            pid = ctx.plugin_instance_id
+        if pid is None and isinstance(data, TrainPluginInput) and data.plugin_instance is not None:
             pid = data.plugin_instance
-        if self._checkpoint is not None:
-            ws = ws or self._checkpoint.workspace
-            pid = pid or self._checkpoint.plugin_instance_id
+        if pid is None and self._checkpoint is not None:
+            pid = self._checkpoint.plugin_instance_id
         if pid is None:
             raise SpecError(
                 "no plugin instance to persist the job to: give request.context.plugin_instance_id, "
                 "TrainPluginInput.plugin_instance, or call bind(workspace, plugin_instance_id)"
             )
-        return ws or Workspace(), _valid_instance(pid)
+        # Validated before any workspace is opened: opening a local one creates its folder.
+        pid = _valid_instance(pid)
+        ws: Workspace | None = self._workspace
+        if ctx is not None and ctx.workspace:
+            ws = Workspace.coerce(ctx.workspace)
+        if ws is None and self._checkpoint is not None:
+            ws = self._checkpoint.workspace
+        return ws or Workspace(), pid
 
     # -- persistence: job.json is the whole checkpoint --------------------------------------------------
 
@@ -480,8 +484,8 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
                 self._adopt_record(JobRecord.model_validate(remote))
             except ValidationError as exc:
                 raise SpecError(f"remote_status_input is not a job record: {exc}") from None
-        if input.context is not None and input.context.plugin_instance_id:
-            self.bind(*self.location(input))
+        if input.context is not None and input.context.plugin_instance_id is not None:
+            self.bind(*self.location(input))  # "" is refused here, before the vendor is polled
         status = self.refresh()
         archive = None
         if self.is_bound:

@@ -32,6 +32,10 @@ class NotAJobCheckpoint(JobferryError, LookupError):
 def _download(
     workspace: Workspace | str | os.PathLike[str], plugin_instance_id: str, handle: str | None
 ) -> ModelCheckpoint:
+    # Names first: opening a local workspace creates its folder, and a refused name must leave no trace.
+    validate_name(plugin_instance_id, "plugin instance ID")
+    if handle is not None:
+        validate_name(handle, "handle")
     checkpoint = ModelCheckpoint(Workspace.coerce(workspace), plugin_instance_id, handle)
     checkpoint.download_model_bundle()  # CheckpointNotFound names the handles that do exist
     return checkpoint
@@ -99,9 +103,10 @@ def load_job(
         SpecError: the adapter named in ``job.json`` is not registered (the message lists the known ones).
         MissingDependency: the adapter needs an optional extra that is not installed.
     """
-    ws = Workspace.coerce(workspace)
+    # Names before the workspace (opening a local one creates its folder); only None means "default".
     pid = validate_name(plugin_instance_id, "plugin instance ID")
-    name = validate_name(handle or ModelCheckpoint.DEFAULT_HANDLE, "handle")
+    name = validate_name(ModelCheckpoint.DEFAULT_HANDLE if handle is None else handle, "handle")
+    ws = Workspace.coerce(workspace)
     key = (ws.url, pid, name)
     if use_cache:
         cached = _cache.get(key)

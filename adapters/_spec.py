@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from adapters._errors import SpecError
 from checkpoint import Workspace, validate_name
-from checkpoint._errors import InvalidName, MissingDependency
+from checkpoint._errors import VALID_NAMES, InvalidName, MissingDependency
 
 from ._messages import PluginRequest, PluginRequestContext, TrainPluginInput
 from ._registry import get_adapter, list_adapters
@@ -80,7 +80,7 @@ class JobSpec(BaseModel):
             return validate_name(value, "plugin instance ID")
         except InvalidName as exc:
             # InvalidName's message already says what a valid name is; keep it, minus the repeated value.
-            raise ValueError(f"{exc.reason}; use 1-128 letters, digits, '.', '_' or '-'") from None
+            raise ValueError(f"{exc.reason}; {VALID_NAMES}") from None
 
     # -- construction ---------------------------------------------------------------------------------
 
@@ -278,4 +278,7 @@ def _explain(source: str, exc: ValidationError, model: type[BaseModel], prefix: 
         value = err.get("input")
         shown = "{...}" if isinstance(value, dict) else _show(value)
         lines.append(f"  {path} = {shown}: {msg}")
+    if len(lines) == 2:
+        # One problem, one line: the CLI prints it as one "error: ..." line.
+        return f"{lines[0]} {lines[1].strip()}"
     return "\n".join(lines)

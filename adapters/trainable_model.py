@@ -84,15 +84,20 @@ class TrainableModel(ABC, Generic[ConfigType]):
         With ``use_cache`` a model already loaded in this process for the same workspace, plugin instance
         and handle is returned as is (the same object).
         """
+        # Names first: opening a local workspace creates its folder, and a refused name must leave no trace.
+        # Only None means "default": an empty handle is a mistake, not a request for the default one.
+        pid = validate_name(plugin_instance_id, "plugin instance ID")
+        handle = validate_name(
+            ModelCheckpoint.DEFAULT_HANDLE if checkpoint_handle is None else checkpoint_handle, "handle"
+        )
         ws = Workspace.coerce(workspace)
-        handle = validate_name(checkpoint_handle or ModelCheckpoint.DEFAULT_HANDLE, "handle")
-        key = (ws.url, validate_name(plugin_instance_id, "plugin instance ID"), handle)
+        key = (ws.url, pid, handle)
         if use_cache:
             cached = _cache.get(key)
             if isinstance(cached, cls):
                 log.debug("model cache hit for %s", key)
                 return cached
-        checkpoint = ModelCheckpoint(ws, plugin_instance_id, handle, model_parent_directory)
+        checkpoint = ModelCheckpoint(ws, pid, handle, model_parent_directory)
         checkpoint.download_model_bundle()
         model = cls.load_from_local_checkpoint(checkpoint, plugin_instance_config)
         if use_cache:
@@ -112,6 +117,10 @@ class TrainableModel(ABC, Generic[ConfigType]):
         Returns the bundle's key, ``"{plugin_instance_id}/{handle}.zip"``. Cached models for the handles
         overwritten here are evicted (by the workspace, on publish).
         """
+        # Names first: opening a local workspace creates its folder, and a refused name must leave no trace.
+        validate_name(plugin_instance_id, "plugin instance ID")
+        if checkpoint_handle is not None:
+            validate_name(checkpoint_handle, "handle")
         ws = Workspace.coerce(workspace)
         checkpoint = ModelCheckpoint(ws, plugin_instance_id, checkpoint_handle, model_parent_directory)
         self.save_to_folder(checkpoint.folder_path_on_disk())

@@ -72,7 +72,10 @@ class ModelCheckpoint:
 
     def archive_path_in_workspace(self, as_handle: str | None = None) -> str:
         """The bundle's key in the workspace: ``{plugin_instance_id}/{handle}.zip``."""
-        return self.workspace.bundle_key(self.plugin_instance_id, as_handle or self.handle)
+        # Only None means "this handle": an empty one is refused, not silently replaced.
+        return self.workspace.bundle_key(
+            self.plugin_instance_id, self.handle if as_handle is None else as_handle
+        )
 
     def download_model_bundle(self) -> Path:
         """Fetch the published bundle, verify it and unpack it over the folder; return the folder.

@@ -26,22 +26,39 @@ class JobferryError(Exception):
     """Root of every error jobferry raises."""
 
 
-_VALID_NAMES = (
-    "valid names are 1-128 characters of letters, digits, '.', '_' and '-', and not '.' or '..'"
+#: The longest plugin instance ID or handle (:func:`checkpoint.validate_name` enforces the rule).
+MAX_NAME_LENGTH = 128
+#: What a valid plugin instance ID or handle is, said once for every message that refuses one. "ASCII"
+#: and the character class are spelled out: a full-width or Cyrillic look-alike is a letter too.
+VALID_NAMES = (
+    f"valid names are 1-{MAX_NAME_LENGTH} ASCII letters, digits, '.', '_' or '-' ([A-Za-z0-9._-]), "
+    "not '.' or '..'"
 )
+_SHOWN_CHARS = 40
+
+
+def shown_name(value: object) -> str:
+    """``value`` for a one-line message: its repr, so NUL, newlines and escapes are visible (and cannot
+    break the line or the terminal), shortened when it is longer than any valid name (the reason then
+    says how long it is)."""
+    if isinstance(value, str) and len(value) > MAX_NAME_LENGTH:
+        return f"{value[:_SHOWN_CHARS]!r}..."
+    text = repr(value)
+    return text if len(text) <= 2 * MAX_NAME_LENGTH else f"{text[: 2 * MAX_NAME_LENGTH]}..."
 
 
 class InvalidName(JobferryError, ValueError):
     """A plugin instance ID, checkpoint handle or workspace key that is not a safe path.
 
+    ``value`` is the exact value refused; the message shows it shortened (see :func:`shown_name`).
     ``valid`` says what would have been accepted (by default: what a single-component name may be).
     """
 
-    def __init__(self, kind: str, value: object, reason: str, valid: str = _VALID_NAMES) -> None:
+    def __init__(self, kind: str, value: object, reason: str, valid: str = VALID_NAMES) -> None:
         self.kind = kind
         self.value = value
         self.reason = reason
-        super().__init__(f"invalid {kind} {value!r}: {reason}; {valid}")
+        super().__init__(f"invalid {kind} {shown_name(value)}: {reason}; {valid}")
 
 
 class MissingDependency(JobferryError, ImportError):

@@ -47,8 +47,9 @@ class StatusLog:
     def __init__(self, workspace: Workspace | str, plugin_instance_id: str, keep: int = 1000) -> None:
         if keep < 1:
             raise ValueError(f"keep must be at least 1, got {keep!r}")
-        self.workspace = Workspace.coerce(workspace)
+        # The name first: opening a local workspace creates its folder, and a refused name leaves no trace.
         self.plugin_instance_id = validate_name(plugin_instance_id, "plugin instance ID")
+        self.workspace = Workspace.coerce(workspace)
         self.keep = keep
 
     def __repr__(self) -> str:

@@ -187,7 +187,8 @@ def test_missing_handle_names_what_exists(workspace: Workspace) -> None:
 def test_bad_names_are_refused_before_anything_is_written(workspace: Workspace, bad: str) -> None:
     with pytest.raises(InvalidName) as info:
         trained(1).save_remote(workspace, bad, "V1")
-    assert repr(bad) in str(info.value)
+    # The message shows the value as its repr; one longer than any valid name is shortened.
+    assert (repr(bad) if len(bad) <= 128 else repr(bad[:40])[:-1]) in str(info.value)
     with pytest.raises(ValueError, match="handle"):
         trained(1).save_remote(workspace, "inst", bad)
     with pytest.raises(ValueError):

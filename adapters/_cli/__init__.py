@@ -52,12 +52,14 @@ Exit codes:
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import traceback
 from typing import Any
 
 from adapters._errors import JobError, JobTimeout, SubmissionBusy
+from checkpoint import validate_name
 from checkpoint._errors import JobferryError
 
 from .._jobs import JobStatus
@@ -146,6 +148,19 @@ def _report(exc: BaseException, code: int, out: Output, verbose: bool) -> None:
         out.emit(event)
 
 
+# The arguments that name a plugin instance or a handle, in every command that has them. They are checked
+# before the command runs: opening a local workspace creates its folder and later steps call vendors, and
+# a refused name must leave no trace.
+_NAME_ARGS = (("instance", "plugin instance ID"), ("handle", "handle"))
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    for attr, kind in _NAME_ARGS:
+        value = getattr(args, attr, None)
+        if value is not None:  # None: not given (the default); "" is given, and refused
+            validate_name(value, kind)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``jobferry`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
@@ -161,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(verbose)
     out = Output(json_mode=getattr(args, "json", False))
     try:
+        _check_names(args)
         code: int = func(args, out)
         return code
     except KeyboardInterrupt:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from adapters._errors import SpecError
-from checkpoint import Workspace
+from checkpoint import Workspace, validate_name
 
 from .._connection import Policies
 from .._messages import PluginRequest, TrainPluginInput
@@ -235,8 +235,14 @@ def batch_predict(
     Returns:
         The submitted job (``wait()`` for it; its results are in ``status.outputs``).
     """
+    if plugin_instance_id is not None:
+        # Before anything else: finding the trained model may call Vertex, and opening the default
+        # workspace creates its folder. "" is refused, not replaced by the default instance.
+        validate_name(plugin_instance_id, "plugin instance ID")
     ws, base_pid = model.location() if model.is_bound else (Workspace(), None)
-    pid = plugin_instance_id or (f"{base_pid}.batch" if base_pid else None)
+    pid = (
+        plugin_instance_id if plugin_instance_id is not None else (f"{base_pid}.batch" if base_pid else None)
+    )
     if pid is None:
         raise SpecError(
             f"{type(model).__name__} is bound to no plugin instance: give batch_predict(..., "

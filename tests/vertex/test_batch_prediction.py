@@ -14,7 +14,7 @@ from adapters._jobs import JobRecord, JobRef, JobState, JobStatus
 from adapters.testing import FAST_RETRY
 from adapters.vertex import VertexAutoMLTabular, VertexBatchPrediction, batch_predict
 from checkpoint import Workspace
-from checkpoint._errors import JobferryError
+from checkpoint._errors import InvalidName, JobferryError
 from tests.vertex._jobservice import (
     CONNECTION,
     STATE_IDS,
@@ -303,6 +303,21 @@ def test_batch_predict_needs_a_trained_model(
     with pytest.raises(JobferryError, match="has no trained model yet"):
         batch_predict(tab, "gs://b/in/a.jsonl", "gs://b/preds")
     assert fake.calls["create"] == 0
+
+
+@pytest.mark.parametrize("bad", ["..", "a/b", "", "x" * 200, "a\x00b", "\uff44efault"])
+def test_batch_predict_refuses_a_bad_plugin_instance_before_calling_vertex(
+    rsps: responses.RequestsMock, fake: FakeJobService, ws: Workspace, clock: FakeClock, bad: str
+) -> None:
+    tab = trained_tabular(ws, clock)
+    assert tab.record is not None
+    # A running pipeline: finding its model would poll Vertex, so a late check would show as a call.
+    tab.record = tab.record.model_copy(update={"last_status": JobStatus(state=JobState.RUNNING)})
+    before = ws.list_plugin_instances()
+    with pytest.raises(InvalidName):
+        batch_predict(tab, "gs://b/in/a.jsonl", "gs://b/preds", plugin_instance_id=bad)
+    assert len(rsps.calls) == 0 and fake.calls["create"] == 0
+    assert ws.list_plugin_instances() == before
 
 
 # -- the conformance suite -----------------------------------------------------------------------------------
