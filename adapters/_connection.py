@@ -18,11 +18,13 @@ derived jobs' inherited settings all come from it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters._errors import SpecError
+from checkpoint._secrets import looks_like_secret
 
 from ._claim import ClaimPolicy
 from ._credentials import CredentialRef
@@ -119,12 +121,40 @@ def connection_from_record(
         raise SpecError(describe_validation(f"connection in {where}", exc)) from None
 
 
+_SECRET_FIELDS = ("credential", "secret", "token", "password", "private_key", "api_key")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, list | tuple | set):
+        for v in value:
+            yield from _strings(v)
+
+
+def shown_value(path: str, value: Any) -> str:
+    """``value`` as an error message may show it: never a byte of anything that could be a secret."""
+    for text in _strings(value):
+        kind = looks_like_secret(text)
+        if kind is not None:
+            return f"(not shown: it looks like {kind})"
+    if any(word in path.lower() for word in _SECRET_FIELDS):
+        return "(not shown)"  # a credential field's value is never echoed, even when it looks harmless
+    shown = repr(value)
+    return shown if len(shown) <= 80 else f"{shown[:77]}..."
+
+
 def describe_validation(what: str, exc: ValidationError) -> str:
-    """A pydantic error as jobferry prints it: the field path and the bad value, one line each."""
+    """A pydantic error as jobferry prints it: the field path and the bad value, one line each.
+
+    Values that look like secrets (and any value of a credential field) are never shown.
+    """
     lines = [f"invalid {what}:"]
     for err in exc.errors(include_url=False):
         path = ".".join(str(p) for p in err["loc"]) or "(root)"
-        value = err.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "{...}"
-        lines.append(f"  {path} = {shown[:80]}: {err['msg']}")
+        lines.append(f"  {path} = {shown_value(path, err.get('input'))}: {err['msg']}")
     return "\n".join(lines)

@@ -300,7 +300,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
                 f"{checkpoint_path} holds no {JOB_FILE}: not an external-job checkpoint"
             ) from None
         except ValidationError as exc:
-            raise JobferryError(f"{path} is not a valid job record: {exc}") from None
+            raise JobferryError(describe_validation(f"job record {path}", exc)) from None
         self._adopt_record(record)
 
     def _adopt_record(self, record: JobRecord) -> None:
@@ -483,7 +483,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             try:
                 self._adopt_record(JobRecord.model_validate(remote))
             except ValidationError as exc:
-                raise SpecError(f"remote_status_input is not a job record: {exc}") from None
+                raise SpecError(describe_validation("remote_status_input (not a job record)", exc)) from None
         if input.context is not None and input.context.plugin_instance_id is not None:
             self.bind(*self.location(input))  # "" is refused here, before the vendor is polled
         status = self.refresh()

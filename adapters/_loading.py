@@ -18,6 +18,7 @@ from checkpoint import ModelCheckpoint, Workspace, validate_name
 from checkpoint._errors import JobferryError
 
 from . import _cache
+from ._connection import describe_validation
 from ._external import JOB_FILE, ExternalJobModel
 from ._jobs import JobRecord
 from ._registry import get_adapter, list_adapters
@@ -62,7 +63,7 @@ def _record_from(checkpoint: ModelCheckpoint) -> JobRecord:
     try:
         return JobRecord.model_validate_json(path.read_bytes())
     except ValidationError as exc:
-        raise NotAJobCheckpoint(f"checkpoint {where}: {JOB_FILE} is not a valid job record: {exc}") from None
+        raise NotAJobCheckpoint(describe_validation(f"{JOB_FILE} of checkpoint {where}", exc)) from None
 
 
 def read_job_record(

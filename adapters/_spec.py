@@ -36,6 +36,7 @@ from adapters._errors import SpecError
 from checkpoint import Workspace, validate_name
 from checkpoint._errors import VALID_NAMES, InvalidName, MissingDependency
 
+from ._connection import shown_value
 from ._messages import PluginRequest, PluginRequestContext, TrainPluginInput
 from ._registry import get_adapter, list_adapters
 
@@ -129,7 +130,7 @@ class JobSpec(BaseModel):
         for key, value in self.input.items():
             if key not in known:
                 raise SpecError(
-                    f"{src}: input.{key} = {_show(value)}: unknown field; valid fields: "
+                    f"{src}: input.{key} = {_show('input.' + key, value)}: unknown field; valid fields: "
                     f"{', '.join(sorted(TrainPluginInput.model_fields))} (or their camelCase forms)"
                 )
         try:
@@ -226,9 +227,8 @@ def load_spec(path: str | os.PathLike[str]) -> JobSpec:
 # -- error messages -----------------------------------------------------------------------------------------
 
 
-def _show(value: Any) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 80 else shown[:77] + "..."
+def _show(path: str, value: Any) -> str:
+    return shown_value(path, value)  # never a byte of a secret, nor any credential field's value
 
 
 def _field_names(model: type[BaseModel]) -> set[str]:
@@ -271,12 +271,12 @@ def _explain(source: str, exc: ValidationError, model: type[BaseModel], prefix: 
             owner = _model_at(model, loc[:-1])
             valid = sorted(owner.model_fields) if owner is not None else []
             hint = f"; valid fields here: {', '.join(valid)}" if valid else ""
-            lines.append(f"  {path} = {_show(err.get('input'))}: unknown field{hint}")
+            lines.append(f"  {path} = {_show(path, err.get('input'))}: unknown field{hint}")
             continue
         if kind == "value_error":
             msg = str(err.get("ctx", {}).get("error", msg))  # drop pydantic's "Value error, " prefix
         value = err.get("input")
-        shown = "{...}" if isinstance(value, dict) else _show(value)
+        shown = "{...}" if isinstance(value, dict) else _show(path, value)
         lines.append(f"  {path} = {shown}: {msg}")
     if len(lines) == 2:
         # One problem, one line: the CLI prints it as one "error: ..." line.

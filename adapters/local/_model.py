@@ -35,7 +35,7 @@ from adapters._errors import (
 )
 from checkpoint import InvalidName, validate_name
 
-from .._connection import Connection, ExternalJobConfig, job_fields
+from .._connection import Connection, ExternalJobConfig, describe_validation, job_fields
 from .._credentials import CredentialRef
 from .._external import ExternalJobModel
 from .._jobs import JobErrorInfo, JobRef, JobState, JobStatus, StateTable
@@ -217,7 +217,7 @@ def _params(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         known = TrainPluginInput.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidJobSpec(f"the job's training input is not valid: {exc}", vendor=VENDOR) from None
+        raise InvalidJobSpec(describe_validation("training input of the job", exc), vendor=VENDOR) from None
     params = known.model_dump(mode="json", by_alias=False, exclude={"plugin_instance"})
     aliases = {f.alias or n for n, f in TrainPluginInput.model_fields.items()} | set(
         TrainPluginInput.model_fields
