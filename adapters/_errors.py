@@ -7,6 +7,7 @@ translates them at its boundary (Vertex: :mod:`adapters.vertex._errors`). The wh
     ├── InvalidName (ValueError)           a plugin instance ID or handle that cannot be a path
     ├── MissingDependency (ImportError)    an optional extra is not installed; carries the pip hint
     ├── WorkspaceError                     a workspace URL that cannot be opened or written
+    │   ├── InvalidWorkspace (ValueError)  not a workspace at all: empty, a file, an unknown scheme
     │   └── CheckpointNotFound (LookupError)
     ├── BundleError
     │   ├── BundleCorrupted                digest, size or manifest mismatch on download

@@ -9,6 +9,7 @@ and vendor half lives in :mod:`adapters._errors`, which draws the whole tree.
     ├── InvalidName (ValueError)           a plugin instance ID, handle or workspace key that cannot be a path
     ├── MissingDependency (ImportError)    an optional extra is not installed; carries the pip hint
     ├── WorkspaceError                     a workspace URL that cannot be opened or written
+    │   ├── InvalidWorkspace (ValueError)  not a workspace at all: empty, a file, an unknown scheme
     │   └── CheckpointNotFound (LookupError)
     ├── BundleError
     │   ├── BundleCorrupted                digest, size or manifest mismatch on download
@@ -76,6 +77,10 @@ class MissingDependency(JobferryError, ImportError):
 
 class WorkspaceError(JobferryError):
     """A workspace that cannot be opened, read or written."""
+
+
+class InvalidWorkspace(WorkspaceError, ValueError):
+    """A workspace URL or path that cannot name a workspace (empty, a file, an unknown scheme): bad input."""
 
 
 class CheckpointNotFound(WorkspaceError, LookupError):

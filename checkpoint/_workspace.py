@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import _cache
-from ._errors import CheckpointNotFound, MissingDependency, WorkspaceError
+from ._errors import CheckpointNotFound, InvalidWorkspace, MissingDependency
 from ._names import validate_key, validate_name
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ class Workspace:
     ) -> None:
         raw = default_workspace_url() if url_or_path is None else os.fspath(url_or_path)
         if not raw:
-            raise WorkspaceError("workspace URL is empty; give a local path or a URL such as memory://ws")
+            raise InvalidWorkspace("workspace URL is empty; give a local path or a URL such as memory://ws")
         protocol = _protocol_of(raw)
         if protocol == "file":
             local = Path(raw[len("file://") :] if raw.startswith("file://") else raw).expanduser()
@@ -219,15 +219,21 @@ class Workspace:
             extra, module = _EXTRAS.get(protocol, (protocol, getattr(exc, "name", None) or protocol))
             raise MissingDependency(f"the {protocol}:// workspace {raw!r}", extra, module) from exc
         except ValueError as exc:
-            raise WorkspaceError(f"cannot open workspace {raw!r}: {exc}") from exc
+            raise InvalidWorkspace(
+                f"cannot open workspace {raw!r}: {exc}; workspaces are local paths, memory://, gs:// "
+                "(jobferry[gcs]), s3:// (jobferry[s3]) or another installed fsspec protocol"
+            ) from exc
         self._fs: Any = fs
         self._root: str = root.rstrip("/") or "/"
         self._backend: Backend = _backend_of(fs)
         self._local = self._backend == "local"
         self._protocol = protocol
         self.url: str = raw if protocol != "file" else self._root
-        if self._local:
-            Path(self._root).mkdir(parents=True, exist_ok=True)
+        # The folder is created by the first write, not here: a read-only command must not leave one behind.
+        if self._local and Path(self._root).exists() and not Path(self._root).is_dir():
+            raise InvalidWorkspace(
+                f"workspace {self._root!r} is a file, not a folder; give a folder or a URL"
+            )
 
     @classmethod
     def coerce(cls, workspace: Workspace | str | os.PathLike[str] | None) -> Workspace:

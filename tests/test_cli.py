@@ -1026,3 +1026,13 @@ def test_a_train_that_loses_the_claim_waits_with_progress_then_exits_3(cli: Cli)
     assert "process 98 on worker-8 is submitting this spec" in err and "waiting for its job" in err
     assert err.strip().splitlines()[-1].startswith("error: process 98 on worker-8")
     assert FakeVendor(str(cli.vendor_dir)).load() == {}  # the loser created nothing
+
+
+def test_read_only_commands_create_no_workspace_and_a_file_is_refused(cli: Cli, tmp_path: Path) -> None:
+    missing = tmp_path / "does-not-exist"
+    for args in (["status"], ["checkpoints", "list"], ["status", "x"]):
+        _code, _out, err = cli(*args, "-w", str(missing))
+        assert "Traceback" not in err
+        assert not missing.exists(), args
+    code, _out, err = cli("status", "-w", "/etc/passwd")
+    assert code == 2 and err.count("\n") == 1 and "is a file, not a folder" in err, (code, err)

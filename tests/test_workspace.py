@@ -33,8 +33,20 @@ from checkpoint._names import validate_key
 
 def test_default_workspace_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_WORKSPACE, str(tmp_path / "mine"))
-    assert Workspace().url == str((tmp_path / "mine").resolve())
+    ws = Workspace()
+    assert ws.url == str((tmp_path / "mine").resolve())
+    assert not (tmp_path / "mine").exists()  # opening (and reading) creates nothing
+    assert ws.list_plugin_instances() == [] and not (tmp_path / "mine").exists()
+    ws.write_bytes("inst/status/1.json", b"{}")  # the first write does
     assert (tmp_path / "mine").is_dir()
+
+
+def test_a_file_is_not_a_workspace(tmp_path: Path) -> None:
+    from checkpoint import WorkspaceError
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(WorkspaceError, match="is a file, not a folder"):
+        Workspace(tmp_path / "f")
 
 
 def test_default_workspace_is_under_the_user_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:

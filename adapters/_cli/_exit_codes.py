@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters._errors import JobTimeout, SpecError
-from checkpoint._errors import CheckpointNotFound, InvalidName, JobferryError
+from checkpoint._errors import CheckpointNotFound, InvalidName, InvalidWorkspace, JobferryError
 
 from .._jobs import JobState
 from .._loading import NotAJobCheckpoint
@@ -18,6 +18,7 @@ _FAILED_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRE
 _USAGE_ERRORS: tuple[type[BaseException], ...] = (
     SpecError,
     InvalidName,
+    InvalidWorkspace,
     CheckpointNotFound,
     NotAJobCheckpoint,
 )
