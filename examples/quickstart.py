@@ -48,7 +48,7 @@ class NaiveBayesClassifier(TrainableModel[NaiveBayesConfig]):
     def train(self, input: PluginRequest[TrainPluginInput]) -> InvocableResponse[TrainPluginOutput]:
         assert input.data is not None and input.data.training_data_url, "trainingDataUrl is required"
         cfg = self.config or NaiveBayesConfig()
-        with open(input.data.training_data_url, newline="") as f:
+        with open(input.data.training_data_url, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
         random.Random(input.data.test_split_seed or 0).shuffle(rows)
         n_test = int(len(rows) * (input.data.testing_holdout_percent or 0.2))
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     loaded = NaiveBayesClassifier.load_remote(
         workspace, args.instance, use_cache=False, plugin_instance_config=NaiveBayesConfig()
     )
-    with open(DATA, newline="") as f:
+    with open(DATA, newline="", encoding="utf-8-sig") as f:
         sample = [row for _, row in zip(range(5), csv.DictReader(f), strict=False)]
     predictions = []
     for row in sample:

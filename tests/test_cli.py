@@ -716,7 +716,7 @@ def test_checkpoints_delete_asks_at_a_terminal(cli: Cli, monkeypatch: pytest.Mon
     monkeypatch.setattr("adapters._cli._cmd_checkpoints._is_tty", lambda stream: stream is sys.stdin)
     monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
     code, out, err = cli("checkpoints", "delete", "plain", "V1", "-w", str(cli.ws))
-    assert code == 2 and "[y/N]" in err and out == "not deleted\n"
+    assert code == 1 and "[y/N]" in err and out == "not deleted\n"
     monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
     code, data = cli.json("checkpoints", "delete", "plain", "V1", "-w", str(cli.ws))
     assert code == 0 and data["deleted"] is True
@@ -1036,3 +1036,39 @@ def test_read_only_commands_create_no_workspace_and_a_file_is_refused(cli: Cli, 
         assert not missing.exists(), args
     code, _out, err = cli("status", "-w", "/etc/passwd")
     assert code == 2 and err.count("\n") == 1 and "is a file, not a folder" in err, (code, err)
+
+
+def test_predict_reads_files_saved_with_a_byte_order_mark(cli: Cli, tmp_path: Path) -> None:
+    cli.train(finish_after=1)
+    assert cli("wait", "fruit-fake", "-w", str(cli.ws))[0] == 0
+    csv_file = tmp_path / "excel.csv"
+    csv_file.write_bytes("\ufeffsepal_length,species\n5.1,setosa\n".encode())
+    jsonl_file = tmp_path / "bom.jsonl"
+    jsonl_file.write_bytes('\ufeff{"sepal_length": 5.1}\n'.encode())
+    for path in (csv_file, jsonl_file):
+        code, out, err = cli("predict", "fruit-fake", "-w", str(cli.ws), "--input", str(path))
+        assert code == 0, err
+        assert '"sepal_length"' in out and "\\ufeff" not in out and "\ufeff" not in out
+
+
+def test_a_workspace_that_cannot_be_written_is_one_line_and_no_vendor_call(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = cli.spec()
+    text = spec.read_text().replace(f'workspace = "{cli.ws}"', 'workspace = "/sys/jobferry-ws"')
+    spec.write_text(text)  # /sys refuses every write, even root's
+    code, _out, err = cli("train", str(spec))
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("error: ") and "/sys/jobferry-ws" in err
+    assert FakeVendor(str(cli.vendor_dir)).load() == {}  # refused before the vendor was called
+
+    cli.train()
+    import fsspec.implementations.local as local
+
+    def refuse(self: object, path: str) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(local.LocalFileSystem, "rm_file", refuse)  # as on a read-only workspace
+    code, _out, err = cli("checkpoints", "delete", "fruit-fake", "default", "--yes", "-w", str(cli.ws))
+    assert code == 1 and err.count("\n") == 1 and "Permission denied" in err and "Traceback" not in err
+    assert Workspace(cli.ws).has_handle("fruit-fake", "default")

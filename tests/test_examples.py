@@ -52,3 +52,22 @@ def test_vertex_demo_runs_the_whole_life_cycle_on_the_emulator() -> None:
         for p, row in zip(out["predictions"], out["rows"], strict=True)
     )
     assert right >= 6
+
+
+def test_the_local_example_trains_on_a_csv_saved_by_excel(tmp_path: Path) -> None:
+    from examples.local.fruit_job import train
+
+    data = (ROOT / "examples" / "data" / "fruit.csv").read_bytes()
+    bom = tmp_path / "fruit-excel.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + data)  # Excel's "CSV UTF-8" starts with a byte order mark
+    for folder in ("artifacts", "a2"):
+        (tmp_path / folder).mkdir()
+    outputs = train({"training_data_url": str(bom)}, tmp_path / "artifacts", lambda **_: None)
+    plain = train(
+        {"training_data_url": str(ROOT / "examples" / "data" / "fruit.csv")},
+        tmp_path / "a2",
+        lambda **_: None,
+    )
+    assert outputs == plain
+    # The first column keeps its own name, so predictions on ordinary rows find it.
+    assert (tmp_path / "artifacts" / "model.json").read_text() == (tmp_path / "a2" / "model.json").read_text()

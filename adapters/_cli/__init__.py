@@ -40,8 +40,9 @@ Output: human text on stdout; with ``--json`` one JSON object (camelCase keys, l
 Exit codes:
     0  success (for ``status``: the status could be reported, whatever it is)
     1  the job ended FAILED, CANCELLED or EXPIRED (``wait``, ``train --wait``); the vendor's job is not
-       the one the checkpoint submitted (another submission key); or any other jobferry error (the
-       vendor refused a call, a workspace cannot be read, a prediction failed, ...)
+       the one the checkpoint submitted (another submission key); a deletion declined at the prompt; a
+       file or folder that cannot be read or written (one line naming it); or any other jobferry error
+       (the vendor refused a call, a workspace cannot be read, a prediction failed, ...)
     2  bad usage: unknown option, invalid spec, invalid name, unknown plugin instance or handle, a
        checkpoint that is not a job's, an adapter with no online deployment, unreadable prediction
        input, deletion refused without --yes
@@ -186,3 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         code = _exit_code_of(exc)
         _report(exc, code, out, verbose > 0)
         return code
+    except OSError as exc:
+        # A file or folder jobferry cannot read or write (read-only workspace, full disk, a port in use):
+        # one line that names it, not a traceback.
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        wrapped = JobferryError(f"{exc.strerror or exc}{where}")
+        if verbose > 0:
+            traceback.print_exception(exc, file=sys.stderr)
+        _report(wrapped, EXIT_ERROR, out, False)
+        return EXIT_ERROR

@@ -11,7 +11,7 @@ from checkpoint import ModelCheckpoint
 from checkpoint._errors import CheckpointNotFound
 
 from .._loading import NotAJobCheckpoint, bundle_files, job_record_json, read_job_record
-from ._exit_codes import EXIT_OK, EXIT_USAGE, UsageError
+from ._exit_codes import EXIT_ERROR, EXIT_OK, UsageError
 from ._output import Output, _is_tty
 from ._workspaces import _checkpoint_url, _workspace
 
@@ -92,7 +92,7 @@ def cmd_checkpoints_delete(args: argparse.Namespace, out: Output) -> int:
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             out.line("not deleted")
-            return EXIT_USAGE
+            return EXIT_ERROR  # declined: nothing was done, but the usage was right
     ws.delete_handle(args.instance, args.handle)
     if out.json_mode:
         out.emit(

@@ -122,7 +122,7 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> int:
             if fmt is None:
                 raise UsageError(f"cannot tell the format of {source!r} from its extension; give --format")
         try:
-            with open(source, newline="" if fmt == "csv" else None, encoding="utf-8") as stream:
+            with open(source, newline="" if fmt == "csv" else None, encoding="utf-8-sig") as stream:
                 instances = read_instances(stream, fmt, source)
         except OSError as exc:
             raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None

@@ -33,6 +33,8 @@ def read_instances(stream: IO[str], fmt: str, name: str) -> list[Any]:
         reader = csv.DictReader(stream)
         if reader.fieldnames is None:
             return []
+        # A file saved by Excel starts with a UTF-8 BOM, which would become part of the first column's name.
+        reader.fieldnames = [reader.fieldnames[0].lstrip("\ufeff"), *reader.fieldnames[1:]]
         instances: list[Any] = []
         for row in reader:
             if None in row:
@@ -41,6 +43,8 @@ def read_instances(stream: IO[str], fmt: str, name: str) -> list[Any]:
         return instances
     instances = []
     for lineno, line in enumerate(stream, 1):
+        if lineno == 1:
+            line = line.lstrip("\ufeff")  # a BOM is not part of the first value
         if not line.strip():
             continue
         try:

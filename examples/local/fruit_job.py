@@ -39,7 +39,7 @@ def train(params: dict[str, Any], artifacts_dir: Path, report: Callable[..., Non
     extra = params.get("training_params") or {}
     delay = float(extra.get("step_delay", 0.0))
     floor = float(extra.get("variance_floor", 1e-6))
-    with open(params.get("training_data_url") or DEFAULT_DATA, newline="") as f:
+    with open(params.get("training_data_url") or DEFAULT_DATA, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     random.Random(params.get("test_split_seed") or 0).shuffle(rows)
     n_test = int(len(rows) * (params.get("testing_holdout_percent") or 0.2))

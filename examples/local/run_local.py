@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # As another process would: load the job from the workspace and predict through it.
     fresh = LocalProcessModel.load_remote(workspace, args.instance, use_cache=False)
-    with open(ROOT / DATA, newline="") as f:
+    with open(ROOT / DATA, newline="", encoding="utf-8-sig") as f:
         rows = [row for _, row in zip(range(6), csv.DictReader(f), strict=False)]
     instances = [{k: v for k, v in row.items() if k != "fruit"} for row in rows]
     predictions = fresh.run(instances)

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"\n4. deployed   {model.job.resources['model']}\n   to         {endpoint}")
 
         # 5. online predictions for a few rows of the bundled CSV.
-        with open(DATA, newline="") as f:
+        with open(DATA, newline="", encoding="utf-8-sig") as f:
             rows = [row for _, row in zip(range(args.rows), csv.DictReader(f), strict=False)]
         instances = [{k: v for k, v in row.items() if k != "fruit"} for row in rows]
         predictions = model.run(instances)
