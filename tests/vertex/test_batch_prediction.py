@@ -298,7 +298,9 @@ def test_batch_predict_needs_a_trained_model(
     assert tab.record is not None
     tab.record = tab.record.model_copy(update={"last_status": JobStatus(state=JobState.RUNNING)})
     pipeline = f"{PARENT}/trainingPipelines/77"
-    rsps.add(responses.GET, f"{BASE}/v1/{pipeline}", json={"name": pipeline, "state": 3})
+    # Still running, and still the job this checkpoint submitted (its label carries the record's key).
+    running = {"name": pipeline, "state": 3, "labels": {"jobferry-key": "jf0123"}}
+    rsps.add(responses.GET, f"{BASE}/v1/{pipeline}", json=running)
     with pytest.raises(JobferryError, match="has no trained model yet"):
         batch_predict(tab, "gs://b/in/a.jsonl", "gs://b/preds")
     assert fake.calls["create"] == 0
