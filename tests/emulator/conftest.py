@@ -20,6 +20,10 @@ PARENT = "projects/proj/locations/us-central1"
 SCHEMA = "gs://google-cloud-aiplatform/schema/trainingjob/definition/"
 TABULAR = SCHEMA + "automl_tabular_1.0.0.yaml"
 TABULAR_DATASET = "gs://google-cloud-aiplatform/schema/dataset/metadata/tabular_1.0.0.yaml"
+#: Deployment resources, as Vertex requires them: AutoML tabular models on dedicated machines, AutoML image
+#: and text models on automatic resources.
+DEDICATED = {"machine_spec": {"machine_type": "n1-standard-2"}, "min_replica_count": 1}
+AUTOMATIC = {"min_replica_count": 1, "max_replica_count": 1}
 
 
 class FakeClock:

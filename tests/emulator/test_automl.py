@@ -11,7 +11,17 @@ import pytest
 
 from adapters.vertex.emulator import LinearModel, NaiveBayes, VertexEmulator
 
-from .conftest import PARENT, SCHEMA, FakeClock, as_dict, create_dataset, make_clients, pipeline_body
+from .conftest import (
+    AUTOMATIC,
+    DEDICATED,
+    PARENT,
+    SCHEMA,
+    FakeClock,
+    as_dict,
+    create_dataset,
+    make_clients,
+    pipeline_body,
+)
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -34,7 +44,9 @@ def _train_and_deploy(tmp_path: Path, clock: FakeClock, kind: str, definition: s
     assert p.state.name == "PIPELINE_STATE_SUCCEEDED", p.error.message
     endpoint = clients.endpoint.create_endpoint(parent=PARENT, endpoint={"display_name": "e"}).result()
     clients.endpoint.deploy_model(
-        endpoint=endpoint.name, deployed_model={"model": p.model_to_upload.name}, traffic_split={"0": 100}
+        endpoint=endpoint.name,
+        deployed_model={"model": p.model_to_upload.name, "dedicated_resources": DEDICATED},
+        traffic_split={"0": 100},
     ).result()
     return (emu, clients), endpoint.name
 
@@ -52,8 +64,9 @@ def test_classification_separates_clear_classes(tmp_path: Path, clock: FakeClock
     _write(tmp_path / "train.csv", rows)
     handles, endpoint = _train_and_deploy(tmp_path, clock, "classification")
     try:
-        # Numbers and strings are both valid tabular instance values.
-        out = _predict(handles, endpoint, [{"x": 1, "color": "red"}, {"x": "52", "color": "blue"}, {"x": 49}])
+        # Numbers and strings are both valid tabular instance values; null stands for a missing value.
+        instances = [{"x": 1, "color": "red"}, {"x": "52", "color": "blue"}, {"x": 49, "color": None}]
+        out = _predict(handles, endpoint, instances)
         assert [p["classes"] for p in out] == [["large", "small"]] * 3
         winners = [p["classes"][max(range(2), key=lambda i: p["scores"][i])] for p in out]
         assert winners == ["small", "large", "large"]
@@ -114,7 +127,8 @@ def test_other_families_answer_in_their_shape(clock: FakeClock, leaf: str, key: 
         clock.advance(1e6)
         model = clients.pipeline.get_training_pipeline(name=p.name).model_to_upload.name
         ep = clients.endpoint.create_endpoint(parent=PARENT, endpoint={"display_name": "e"}).result()
-        clients.endpoint.deploy_model(endpoint=ep.name, deployed_model={"model": model}).result()
+        spec = {"model": model, "automatic_resources": AUTOMATIC}
+        clients.endpoint.deploy_model(endpoint=ep.name, deployed_model=spec).result()
         first = _predict((emu, clients), ep.name, [{"content": "gs://b/1.jpg"}])
         again = _predict((emu, clients), ep.name, [{"content": "gs://b/1.jpg"}])
         assert key in first[0] and first == again

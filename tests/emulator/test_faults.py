@@ -8,7 +8,7 @@ from google.api_core import exceptions
 
 from adapters.vertex.emulator import FaultSpec, VertexEmulator
 
-from .conftest import PARENT, Clients, FakeClock, create_dataset, make_clients, pipeline_body
+from .conftest import DEDICATED, PARENT, Clients, FakeClock, create_dataset, make_clients, pipeline_body
 
 
 def test_503_on_get_raises_service_unavailable(clients: Clients, emu: VertexEmulator) -> None:
@@ -88,7 +88,8 @@ def test_prediction_payload_limit(clients: Clients, emu: VertexEmulator, clock: 
     clock.advance(1e6)
     model = clients.pipeline.get_training_pipeline(name=p.name).model_to_upload.name
     ep = clients.endpoint.create_endpoint(parent=PARENT, endpoint={"display_name": "e"}).result()
-    clients.endpoint.deploy_model(endpoint=ep.name, deployed_model={"model": model}).result()
+    spec = {"model": model, "dedicated_resources": DEDICATED}
+    clients.endpoint.deploy_model(endpoint=ep.name, deployed_model=spec).result()
     big = [{"text": "x" * 100_000} for _ in range(16)]  # about 1.6 MB of JSON
     with pytest.raises(exceptions.BadRequest, match="payload size exceeds the limit") as caught:
         clients.prediction.predict(endpoint=ep.name, instances=big)

@@ -28,7 +28,8 @@ def test_pending_running_succeeded_scaled_by_speedup(clock: FakeClock) -> None:
         assert seen == ["PENDING", "PENDING", "RUNNING", "RUNNING", "SUCCEEDED"]
         done = clients.pipeline.get_training_pipeline(name=p.name)
         assert done.start_time < done.end_time
-        assert round((done.end_time - done.start_time).total_seconds()) == 60
+        # Timestamps are Vertex time: the 60 clock seconds of running stand for 3600 Vertex seconds.
+        assert round((done.end_time - done.start_time).total_seconds()) == 3600
         assert done.model_to_upload.name.startswith(f"{PARENT}/models/")
 
 

@@ -9,7 +9,17 @@ from google.api_core import exceptions
 
 from adapters.vertex.emulator import VertexEmulator
 
-from .conftest import PARENT, SCHEMA, Clients, FakeClock, as_dict, create_dataset, make_clients, pipeline_body
+from .conftest import (
+    DEDICATED,
+    PARENT,
+    SCHEMA,
+    Clients,
+    FakeClock,
+    as_dict,
+    create_dataset,
+    make_clients,
+    pipeline_body,
+)
 
 
 def test_training_pipeline_create_get_list_cancel_delete(
@@ -96,7 +106,7 @@ def test_endpoint_deploy_predict_undeploy_polls_the_ui_route() -> None:
         ui_before = [e for e in emu.app.log.entries if e.method == "GetOperation"]
         deploy = clients.endpoint.deploy_model(
             endpoint=endpoint.name,
-            deployed_model={"model": model_name, "automatic_resources": {"min_replica_count": 1}},
+            deployed_model={"model": model_name, "dedicated_resources": DEDICATED},
             traffic_split={"0": 100},
         )
         assert not deploy.done()  # the first answer is not done; done() polled GET /ui/...
@@ -126,7 +136,7 @@ def test_a_client_chosen_deployed_model_id_is_refused_when_taken(clock: FakeCloc
         clock.advance(10_000)
         model_name = clients.pipeline.get_training_pipeline(name=pipeline.name).model_to_upload.name
         endpoint = emu.state.create_endpoint(PARENT, {"displayName": "ep"})["response"]["name"]
-        spec = {"id": "1234567890", "model": model_name, "automatic_resources": {"min_replica_count": 1}}
+        spec = {"id": "1234567890", "model": model_name, "dedicated_resources": DEDICATED}
         first = clients.endpoint.deploy_model(endpoint=endpoint, deployed_model=spec)
         with pytest.raises(exceptions.Conflict, match="1234567890"):  # still deploying: taken already
             clients.endpoint.deploy_model(endpoint=endpoint, deployed_model=spec)

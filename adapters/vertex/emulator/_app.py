@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from ._config import PREDICTIONS, EmulatorConfig, resolve_seed
 from ._faults import Faults, QuotaTracker, RequestLog
@@ -217,7 +218,11 @@ class EmulatorApp:
         return self.log.counts
 
     def route(self, verb: str, path: str) -> tuple[Route, str] | None:
-        """The route of a request and its captured name, or None."""
+        """The route of a request and its captured name, or None.
+
+        The path is percent-decoded first: the clients encode ``@`` in versioned names (``%40``).
+        """
+        path = unquote(path)
         for route in ROUTES:
             if route.verb == verb:
                 m = route.pattern.fullmatch(path)

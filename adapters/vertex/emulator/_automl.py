@@ -78,6 +78,10 @@ def _number(value: Any) -> float | None:
     return None
 
 
+#: The numeric reading of a cell (None if it is not a finite number), shared with instance validation.
+number = _number
+
+
 def _category(value: Any) -> str:
     # Vertex tabular instances may carry numbers or strings for the same column; compare as text.
     if isinstance(value, float) and value.is_integer():

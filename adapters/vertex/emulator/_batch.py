@@ -12,7 +12,7 @@ from . import _storage
 from ._jobs import Job, Jobs
 from ._models import Models
 from ._runtime import Runtime
-from ._wire import invalid
+from ._wire import ApiError, invalid
 
 
 class BatchPredictions:
@@ -26,16 +26,21 @@ class BatchPredictions:
     def create(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
         """Creates a batch prediction job; on success it writes predictions when the paths are local."""
         now = self._rt.settle()
-        model = self._rt.canonical(str(body.get("model") or ""))
-        if not model:
+        requested = str(body.get("model") or "")
+        if not requested:
             raise invalid("model is required")
         if not (body.get("inputConfig") or {}).get("instancesFormat"):
             raise invalid("inputConfig.instancesFormat is required")
         with self._rt.lock:
-            if model not in self._models.docs:
-                raise invalid(f"Model {model} does not exist.")
+            # The model may name a version or alias (models/123@1), as the SDK's batch_predict sends it.
+            try:
+                model = self._models.resolve(requested)
+            except ApiError:
+                raise invalid(f"Model {requested} does not exist.") from None
             job = self._jobs.add(self._rt.canonical(parent), "batchPredictionJobs", body, "batch_prediction")
             job.doc["model"] = model
+            if "@" in requested:
+                job.doc["modelVersionId"] = str(self._models.docs[model].get("versionId") or "1")
             if job.outcome == "succeed":
                 job.on_success = lambda t: self._write(job, t)
                 self._jobs.arm(job)
@@ -47,7 +52,9 @@ class BatchPredictions:
         predictor = self._models.predictor(model)
         config_in, config_out = job.doc.get("inputConfig") or {}, job.doc.get("outputConfig") or {}
         prefix = (config_out.get("gcsDestination") or {}).get("outputUriPrefix", "")
-        out_uri = f"{prefix.rstrip('/')}/prediction-{model.rsplit('/', 1)[-1]}-{self._rt.wall(t)}"
+        # Documented: prediction-<model-display-name>-<job create time, ISO 8601 with milliseconds>.
+        display = self._models.docs.get(model, {}).get("displayName") or model.rsplit("/", 1)[-1]
+        out_uri = f"{prefix.rstrip('/')}/prediction-{display}-{self._rt.wall(job.created)[:23]}Z"
         job.doc["outputInfo"] = {"gcsOutputDirectory": out_uri}
         uris = (config_in.get("gcsSource") or {}).get("uris") or []
         paths = _storage.expand(list(uris), self._rt.config.bucket_map)

@@ -12,6 +12,7 @@ from ._labels import validate_labels
 from ._models import Models
 from ._operations import TYPE_PREFIX, Operations
 from ._runtime import Runtime
+from ._schema import check_deployable, check_instances
 from ._wire import ApiError, invalid, not_found, precondition
 
 #: ``CreateEndpointRequest.endpoint_id``: a letter, then up to 62 of ``[a-z0-9-]`` ending in a letter or
@@ -109,9 +110,11 @@ class Endpoints:
             raise invalid("deployedModel.model is required")
         with self._rt.lock:
             key = self._find(endpoint)
-            model = self._rt.canonical(str(spec["model"]).split("@", 1)[0])
-            if model not in self._models.docs:
-                raise invalid(f"Model {spec['model']} does not exist.")
+            try:
+                model = self._models.resolve(str(spec["model"]))
+            except ApiError:
+                raise invalid(f"Model {spec['model']} does not exist.") from None
+            check_deployable(self._models.docs[model], spec)
             deployed_id = str(spec.get("id") or self._rt.new_id())
             # Like Vertex: a client-chosen DeployedModel ID must be unused on the endpoint, counting
             # deployments still in flight; this is what makes a retried deploy safe for clients.
@@ -184,6 +187,7 @@ class Endpoints:
             chosen = max(deployed, key=lambda d: split.get(d.id, 0))
             predictor = self._models.predictor(chosen.model)
             model = self._models.docs.get(chosen.model, {})
+        check_instances(predictor, instances)
         return {
             "predictions": [predictor.predict(instance) for instance in instances],
             "deployedModelId": chosen.id,

@@ -9,7 +9,7 @@ from . import _automl, _storage
 from ._datasets import Datasets
 from ._jobs import Job, Jobs
 from ._labels import validate_labels
-from ._models import Models
+from ._models import Models, capability_fields
 from ._runtime import Runtime
 from ._wire import invalid
 
@@ -85,6 +85,8 @@ class Pipelines:
             "updateTime": self._rt.wall(t),
             "metadataSchemaUri": job.doc.get("trainingTaskDefinition", ""),
             "etag": f"emu-{model_id}",
+            # What the SDK reads to pick deployment resources and batch formats (per AutoML family).
+            **capability_fields(_automl.resolve_task(job.doc["trainingTaskDefinition"])[0]),
         }
         if job.predictor is not None:
             self._models.predictors[name] = job.predictor

@@ -32,15 +32,19 @@ class Runtime:
         #: Guards every resource of every family; reentrant because settling runs effects under it.
         self.lock = threading.RLock()
         self._rng = random.Random(resolve_seed(config.seed))
-        # Timestamps are wall time: the clock's zero is pinned to the wall clock at start-up.
-        self._epoch = time.time() - clock()
+        # Timestamps are Vertex time on the emulator's own clock: pinned to the wall clock once, at start-up,
+        # then advanced by the clock at ``speedup``, so a job of 3600 Vertex seconds spans an hour from
+        # createTime to endTime and a fake clock moves every timestamp with it. Never re-read the wall
+        # clock: it and the monotonic clock drift apart (a paused VM), which stamped jobs seconds early.
+        self._wall0 = time.time()
+        self._clock0 = clock()
         self._seq = itertools.count()
         self._timers: list[tuple[float, int, Callable[[float], None]]] = []
         self._ids: set[str] = set()
 
     def wall(self, t: float) -> str:
-        """The RFC 3339 timestamp of clock time ``t``."""
-        return rfc3339(self._epoch + t)
+        """The RFC 3339 timestamp of clock time ``t`` (Vertex time: elapsed clock seconds times speedup)."""
+        return rfc3339(self._wall0 + (t - self._clock0) * self.config.speedup)
 
     def seconds(self, vertex_seconds: float) -> float:
         """Clock seconds that stand for ``vertex_seconds`` of Vertex time."""
