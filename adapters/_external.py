@@ -91,6 +91,10 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
     adapter_version: ClassVar[str] = "0.1.0"
     config_class: ClassVar[type[ExternalJobConfig]] = ExternalJobConfig
     vendor: ClassVar[str] = "external"
+    #: The ``TrainPluginInput`` fields this adapter reads (``plugin_instance`` is always allowed); ``None``
+    #: means it hands the whole input on (the local adapter's entrypoint). A field set that the adapter
+    #: never reads is refused: silently ignoring a holdout split or a seed would train something else.
+    input_fields: ClassVar[frozenset[str] | None] = None
 
     #: Time source and sleeper; replace with a FakeClock in tests.
     clock: Clock = SYSTEM_CLOCK
@@ -140,12 +144,26 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         Connection settings and policies are left out (see :mod:`adapters._connection`): changing how we
         reach or talk to the vendor adopts the running job instead of submitting another.
         """
+        self.check_input(input)
         config = self.require_config()
         return {
             "adapter": self.adapter_name,
             "config": config.model_dump(mode="json", by_alias=False, include=set(job_fields(type(config)))),
             "input": input.model_dump(mode="json", by_alias=False, exclude={"plugin_instance"}),
         }
+
+    def check_input(self, input: TrainPluginInput) -> None:
+        """Refuse (SpecError) an input field this adapter would ignore, naming the field and the adapter."""
+        if self.input_fields is None:
+            return
+        given = input.model_dump(exclude_none=True, by_alias=False, exclude={"plugin_instance"})
+        ignored = sorted(name for name in given if name not in self.input_fields)
+        if ignored:
+            reads = ", ".join(sorted(self.input_fields)) or "none of them"
+            raise SpecError(
+                f"adapter {self.adapter_name} does not read input field(s) {', '.join(ignored)} "
+                f"(it reads: {reads}); remove them, or set the equivalent in its config"
+            )
 
     def quota_key(self) -> str:
         """What the vendor's quotas are counted per (e.g. a project and region); shared limiters use it."""

@@ -175,3 +175,20 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_from_dict_rejects_a_non_table() -> None:
     with pytest.raises(SpecError, match="must be a table"):
         JobSpec.from_dict(["adapter"])
+
+
+def test_an_input_field_the_adapter_ignores_is_refused_naming_both(tmp_path: Path) -> None:
+    from adapters import PluginRequest, TrainPluginInput
+    from adapters.vertex import VertexAutoMLTabular, VertexCustomJob
+
+    tab = VertexAutoMLTabular()
+    tab.receive_config({"project": "p", "target_column": "y", "dataset": "1", "credentials": "anonymous"})
+    tab.bind(tmp_path / "ws", "inst")
+    with pytest.raises(SpecError, match=r"vertex-automl-tabular does not read input field\(s\) testing_ho"):
+        tab.train(PluginRequest[TrainPluginInput](data=TrainPluginInput(testing_holdout_percent=20)))
+    assert not (tmp_path / "ws").exists()  # refused before anything was written or called
+    custom = VertexCustomJob()
+    custom.receive_config({"project": "p", "container_image_uri": "x", "credentials": "anonymous"})
+    with pytest.raises(SpecError, match=r"reads: training_params"):
+        custom.job_spec(TrainPluginInput(training_data_url="gs://b/x.csv"))
+    assert custom.job_spec(TrainPluginInput(training_params={"lr": 0.1}, plugin_instance="i"))

@@ -159,6 +159,8 @@ class VertexBatchPrediction(VertexJobModel[VertexBatchPredictionConfig]):
     adapter_name: ClassVar[str] = "vertex-batch-prediction"
     kind: ClassVar[ResourceKind] = BATCH_PREDICTION_JOB
     config_class: ClassVar[type[VertexBatchPredictionConfig]] = VertexBatchPredictionConfig
+    # The inputs, outputs and model are all config: no training input field means anything here.
+    input_fields: ClassVar[frozenset[str] | None] = frozenset()
 
     def model_name(self) -> str:
         """The full resource name of the model (an ID is taken as one in this project and region)."""

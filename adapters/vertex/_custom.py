@@ -159,6 +159,8 @@ class VertexCustomJob(VertexJobModel[VertexCustomJobConfig]):
     adapter_name: ClassVar[str] = "vertex-custom-job"
     kind: ClassVar[ResourceKind] = CUSTOM_JOB
     config_class: ClassVar[type[VertexCustomJobConfig]] = VertexCustomJobConfig
+    # Training parameters become the container's arguments; everything else about the job is config.
+    input_fields: ClassVar[frozenset[str] | None] = frozenset({"training_params"})
 
     # -- the request --------------------------------------------------------------------------------------
 

@@ -97,6 +97,9 @@ PipelineConfigT = TypeVar("PipelineConfigT", bound=VertexPipelineConfig)
 class VertexPipelineModel(VertexJobModel[PipelineConfigT]):
     """A Vertex AI TrainingPipeline as an external job."""
 
+    # The data source is all a pipeline takes from the input; splits and budgets live in the config.
+    input_fields: ClassVar[frozenset[str] | None] = frozenset({"training_data_url"})
+
     kind: ClassVar[ResourceKind] = TRAINING_PIPELINE
 
     #: the ``trainingTaskDefinition`` schema URI

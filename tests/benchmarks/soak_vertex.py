@@ -248,7 +248,7 @@ def spec_dict(
                 "floor_cap": settings.poll_maximum,
             },
         },
-        "input": {"testing_holdout_percent": 0.2},
+        "input": {},
     }
     if workspace is not None:
         spec["workspace"] = workspace

@@ -50,7 +50,7 @@ def test_train_wait_status_predict(emu: VertexEmulator, tmp_path: Path) -> None:
         "vertex-automl-tabular",
         "fruit-cli",
         config,
-        {"testing_holdout_percent": 0.2},
+        {},
     )
 
     trained = run_cli(["train", str(spec), "--wait", "--json"], wsdir)

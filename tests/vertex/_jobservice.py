@@ -351,6 +351,9 @@ class JobServiceContract(AdapterContract):
     def train_input(self, outcome: str) -> TrainPluginInput:
         # The fake takes the outcome from here (a batch job's body does not depend on the input).
         self.fake.next_outcome = outcome
+        reads = self.model_class.input_fields
+        if reads is not None and "training_params" not in reads:
+            return TrainPluginInput()  # batch prediction reads no input field: all of it is config
         return TrainPluginInput(training_params={"outcome": outcome})
 
     def count_jobs(self, model: ExternalJobModel[Any]) -> int:

@@ -51,7 +51,7 @@ class AutoMLContract(AdapterContract):
     def train_input(self, outcome: str) -> TrainPluginInput:
         # The fake takes the outcome from here: the pipeline body does not depend on it.
         self.fake.next_outcome = outcome
-        return TrainPluginInput(training_params={"outcome": outcome})
+        return TrainPluginInput(training_data_url=f"gs://b/{outcome}.csv")  # one spec per outcome
 
     def count_jobs(self, model: ExternalJobModel[Any]) -> int:
         return len(self.fake.pipelines)
