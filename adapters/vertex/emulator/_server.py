@@ -131,9 +131,9 @@ class VertexEmulator:
             )
 
     The same state is served over gRPC (:attr:`grpc_target`) to the GAPIC clients' default transport.
-    That server starts on first use of :attr:`grpc_target` / :attr:`grpc_url` (importing grpcio and the
-    GAPIC package costs about 2 s, which REST-only tests need not pay), or with :meth:`start` when
-    ``grpc_port`` is given.
+    That server starts on first use of :attr:`grpc_target` / :attr:`grpc_url` (so that REST-only tests
+    never import grpcio), or with :meth:`start` when ``grpc_port`` is given; it loads the GAPIC method
+    table (about 1-2 s) on its first call.
 
     Args:
         config: a full configuration; keyword fields override it (or build one).
