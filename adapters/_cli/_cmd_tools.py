@@ -44,13 +44,14 @@ def cmd_adapters(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace, out: Output) -> int:
-    """Run the Vertex AI emulator in the foreground (it imports nothing from google)."""
+    """Run the Vertex AI emulator in the foreground (REST, and gRPC unless --no-grpc)."""
     from ..vertex.emulator import main as emulator_main
 
     argv = [f"--port={args.port}"]
     argv += [f"--speedup={args.speedup}"] if args.speedup is not None else []
     argv += [f"--seed={args.seed}"] if args.seed is not None else []
     argv += [f"--config={args.config}"] if args.config else []
+    argv += [f"--grpc-port={args.grpc_port}"] + (["--no-grpc"] if args.no_grpc else [])
     for mapping in args.bucket_map:
         argv += [f"--bucket-map={mapping}"]
     return emulator_main(argv)

@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "emulator",
         cmd_emulator,
-        "serve the offline Vertex AI emulator on 127.0.0.1 until Ctrl-C (prints its URL)",
+        "serve the Vertex AI emulator on 127.0.0.1 until Ctrl-C (prints its http:// and grpc:// URLs)",
         [verbose],
     )
     p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
@@ -250,4 +250,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of resource IDs and fault draws (default: a fresh random seed at each start)",
     )
     p.add_argument("--config", metavar="FILE", help="a JSON file of EmulatorConfig fields (flags override)")
+    p.add_argument("--grpc-port", type=int, default=0, help="gRPC port (default: any free port)")
+    p.add_argument("--no-grpc", action="store_true", help="serve HTTP only (no grpc:// address)")
     return parser

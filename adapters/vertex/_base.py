@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from adapters._errors import JobTimeout, OutcomeUnknown, TransientError
 from checkpoint._errors import JobferryError
@@ -21,7 +21,7 @@ from .._connection import Connection, ExternalJobConfig
 from .._credentials import CredentialRef
 from .._external import ExternalJobModel
 from .._jobs import JobErrorInfo, JobState, JobStatus, StateTable
-from ._client import VertexClients, shared_clients
+from ._client import VertexClients, endpoint_problem, shared_clients
 from ._errors import CallContext, vertex_errors
 
 T = TypeVar("T")
@@ -76,9 +76,9 @@ class VertexConnection(Connection):
     Attributes:
         project: Google Cloud project ID.
         location: region, e.g. ``us-central1``.
-        api_endpoint: override of ``{location}-aiplatform.googleapis.com`` (``http://127.0.0.1:PORT`` for
-            the emulator).
-        transport: ``rest`` (default) or ``grpc``.
+        api_endpoint: override of ``{location}-aiplatform.googleapis.com``: for the emulator
+            ``http://127.0.0.1:PORT`` (REST) or ``grpc://127.0.0.1:PORT`` (gRPC, anonymous credentials).
+        transport: ``rest`` (default) or ``grpc``; must fit the endpoint's scheme.
         credentials: a credential *reference* (application-default by default).
         call_timeout: seconds one HTTP call may take.
         operation_timeout: seconds to wait for a long-running operation (deploy, dataset import, ...).
@@ -95,6 +95,14 @@ class VertexConnection(Connection):
     call_timeout: float = Field(default=60.0, gt=0)
     operation_timeout: float = Field(default=7200.0, gt=0)
     create_settle_seconds: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _endpoint_fits_transport(self) -> VertexConnection:
+        # Refused at config time, before anything is claimed or submitted.
+        problem = endpoint_problem(self.api_endpoint, self.transport, self.credentials)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class VertexConfig(VertexConnection, ExternalJobConfig):

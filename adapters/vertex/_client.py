@@ -1,8 +1,10 @@
 """Building the GAPIC v1 clients, lazily: nothing under ``google.cloud`` is imported until first use.
 
 We use ``google.cloud.aiplatform_v1`` (about 0.85 s to import) rather than the high-level
-``google.cloud.aiplatform`` SDK (about 2 s, and blocking ``run()`` calls). REST is the default transport;
-an ``http://`` endpoint (the emulator) works only with REST.
+``google.cloud.aiplatform`` SDK (about 2 s, and blocking ``run()`` calls). REST is the default transport.
+The emulator has two addresses: ``http://127.0.0.1:PORT`` for REST and ``grpc://127.0.0.1:PORT`` for gRPC,
+which we reach over an insecure (plaintext) channel -- with anonymous credentials only, since a token on a
+plaintext channel would travel in clear.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from adapters._errors import SpecError
 from checkpoint._errors import MissingDependency
 
-from .._credentials import CredentialRef
+from .._credentials import AnonymousRef, CredentialRef
 from ._google_auth import resolve_google
 
 
@@ -26,6 +28,46 @@ def aiplatform_v1() -> ModuleType:
     except ImportError as exc:
         raise MissingDependency("the Vertex AI adapters", "vertex", "google.cloud.aiplatform_v1") from exc
     return module
+
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def endpoint_problem(api_endpoint: str | None, transport: str, credentials: CredentialRef) -> str | None:
+    """Why ``api_endpoint`` cannot be reached with ``transport`` (and these credentials), or None."""
+    if not api_endpoint:
+        return None
+    if transport == "grpc" and api_endpoint.startswith(("http://", "https://")):
+        return (
+            f"api_endpoint {api_endpoint!r} is an HTTP URL, which only the REST transport can reach; with "
+            "transport = 'grpc' use the emulator's grpc:// address (jobferry emulator prints both), or set "
+            "transport = 'rest'"
+        )
+    if api_endpoint.startswith("grpc://"):
+        if transport != "grpc":
+            return f"api_endpoint {api_endpoint!r} is a gRPC address; set transport = 'grpc'"
+        if not isinstance(credentials, AnonymousRef):
+            return (
+                f"api_endpoint {api_endpoint!r} is a plaintext gRPC channel (the emulator's); use "
+                "credentials = 'anonymous' with it, so that no token travels in clear"
+            )
+    return None
+
+
+def insecure_target(api_endpoint: str, transport: str, credentials: CredentialRef) -> str | None:
+    """``host:port`` when the endpoint is the emulator's gRPC address, else None (a TLS endpoint).
+
+    ``grpc://host:port``, or a loopback ``host:port`` with anonymous credentials: nothing on loopback
+    serves TLS Vertex, and anonymous credentials cannot reach the real service.
+    """
+    if transport != "grpc":
+        return None
+    if api_endpoint.startswith("grpc://"):
+        return api_endpoint.removeprefix("grpc://").rstrip("/")
+    host = api_endpoint.rsplit(":", 1)[0]
+    if isinstance(credentials, AnonymousRef) and host in _LOOPBACK_HOSTS and ":" in api_endpoint:
+        return api_endpoint
+    return None
 
 
 def to_message(cls: Any, data: dict[str, Any]) -> Any:
@@ -73,11 +115,9 @@ class VertexClients:
         api_endpoint: str | None = None,
         transport: str = "rest",
     ) -> None:
-        if transport == "grpc" and api_endpoint and api_endpoint.startswith("http://"):
-            raise SpecError(
-                f"api_endpoint {api_endpoint!r} is plain HTTP, which only the REST transport can reach; "
-                "set transport = 'rest'"
-            )
+        problem = endpoint_problem(api_endpoint, transport, credentials)
+        if problem is not None:
+            raise SpecError(problem)
         self.project = project
         self.location = location
         self.credential_ref = credentials
@@ -88,6 +128,8 @@ class VertexClients:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._session: Any = None
+        self._channel: Any = None  # one insecure gRPC channel shared by the clients (emulator only)
+        self._insecure_target = insecure_target(self.api_endpoint, transport, credentials)
 
     @property
     def base_url(self) -> str:
@@ -135,6 +177,8 @@ class VertexClients:
 
     def _client_locked(self, name: str) -> Any:
         client = self._clients.get(name)
+        if client is None and self._insecure_target is not None:
+            client = self._clients[name] = self._emulator_client(name)
         if client is None:
             cls = getattr(self.v1, name)
             client = cls(
@@ -144,6 +188,22 @@ class VertexClients:
             )
             self._clients[name] = client
         return client
+
+    def _emulator_client(self, name: str) -> Any:
+        # A GAPIC client takes a ready transport (and then no credentials or endpoint of its own); the
+        # transport takes our plaintext channel. Limits match the emulator's, so that its 1.5 MB prediction
+        # limit answers rather than gRPC's 4 MB default.
+        import grpc
+
+        if self._channel is None:
+            size = 64 * 1024 * 1024
+            options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
+            self._channel = grpc.insecure_channel(self._insecure_target or "", options=options)
+        service = name.removesuffix("Client")
+        module = "".join(f"_{c.lower()}" if c.isupper() else c for c in service).lstrip("_")
+        transports = getattr(self.v1.services, module).transports
+        transport = getattr(transports, f"{service}GrpcTransport")(channel=self._channel)
+        return getattr(self.v1, name)(transport=transport)
 
     @property
     def pipelines(self) -> Any:

@@ -6,6 +6,8 @@
     ServiceUnavailable 503, InternalServerError 500,
     BadGateway 502, GatewayTimeout/DeadlineExceeded  -> TransientError      (retried)
     TooManyRequests 429, ResourceExhausted           -> QuotaExceeded       (retried, Retry-After honoured)
+    (over gRPC the wait is read from a google.rpc.RetryInfo detail; a create that ended UNAVAILABLE or
+    DEADLINE_EXCEEDED without the server's google.rpc.Status lost its answer: OutcomeUnknown)
     Unauthorized 401, Forbidden/PermissionDenied 403 -> AuthError           (names project + credentials)
     NotFound 404                                     -> JobNotFound         (when the call is about a job)
     BadRequest/InvalidArgument/FailedPrecondition 400-> InvalidJobSpec      (with Vertex's message)
@@ -58,10 +60,31 @@ def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
     value = headers.get("Retry-After") if headers is not None else None
+    if value is None:
+        # Over gRPC the wait comes as a google.rpc.RetryInfo detail (api_core unpacks it into ``details``).
+        for detail in getattr(exc, "details", None) or ():
+            delay = getattr(detail, "retry_delay", None)
+            if delay is not None and hasattr(delay, "ToTimedelta"):
+                return float(delay.ToTimedelta().total_seconds())
     try:
         return float(value) if value is not None else None
     except ValueError:
         return None  # an HTTP-date; rare from Google, and our backoff covers it
+
+
+def _lost_over_grpc(exc: Any) -> bool:
+    """A gRPC call that ended without the server's answer: the connection broke, or our deadline passed.
+
+    A server that answers UNAVAILABLE sends a ``google.rpc.Status`` (``grpc-status-details-bin``); a broken
+    connection or an expired client deadline never does, so the request may well have been applied.
+    """
+    from google.api_core import exceptions as gexc
+
+    call = getattr(exc, "response", None)
+    trailing = getattr(call, "trailing_metadata", None)
+    if not isinstance(exc, gexc.ServiceUnavailable | gexc.DeadlineExceeded) or not callable(trailing):
+        return False
+    return not any(key == "grpc-status-details-bin" for key, _ in trailing() or ())
 
 
 def _status_name(exc: Any) -> str | None:
@@ -85,6 +108,11 @@ def translate(exc: BaseException, ctx: CallContext) -> BaseException:
             "retry_after": _retry_after(exc),
         }
         head = f"Vertex AI {ctx.what} failed"
+        if ctx.is_create and _lost_over_grpc(exc):
+            return OutcomeUnknown(
+                f"Vertex AI {ctx.what}: the request may have been applied but no response came ({message})",
+                vendor=VENDOR,
+            )
         if isinstance(exc, gexc.TooManyRequests):  # includes ResourceExhausted
             return QuotaExceeded(f"{head}: quota exhausted in {ctx.project}/{ctx.location}: {message}", **kw)
         if isinstance(exc, gexc.MethodNotImplemented):  # 501 is a 5xx that no retry fixes

@@ -54,6 +54,8 @@ LRO_SECONDS = {"CreateDataset": 2.0, "CreateEndpoint": 2.0, "DeployModel": 16.0,
 NO_QUOTAS = Quotas(resource_management=None, job_creation=None, online_prediction=None)
 #: Labels that make a job run for hours at SPEEDUP: long enough to cancel or time out.
 LONG = {"emulator-seconds": "100000000"}
+#: Both ways a client reaches the emulator; the main life cycle and the fault test run over each.
+TRANSPORTS = ["rest", "grpc"]
 #: Every method name the emulator serves (fault injection and ``counts`` use these).
 METHODS = sorted({route.method for route in ROUTES})
 TABULAR_COLUMNS = ["weight_g", "diameter_cm", "hue", "sugar_brix", "fruit"]
@@ -122,11 +124,15 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def connection(emu: VertexEmulator, **extra: Any) -> dict[str, Any]:
-    """Config fields that reach the emulator fast: endpoint, anonymous credentials, fast poll and retry."""
+    """Config fields that reach the emulator fast: endpoint, anonymous credentials, fast poll and retry.
+
+    ``transport="grpc"`` in ``extra`` points the config at the emulator's gRPC address instead.
+    """
+    grpc = extra.get("transport") == "grpc"
     return {
         "project": PROJECT,
         "location": LOCATION,
-        "api_endpoint": emu.url,
+        "api_endpoint": emu.grpc_url if grpc else emu.url,
         "credentials": "anonymous",
         "poll": FAST_POLL,
         "retry": FAST_RETRY,

@@ -34,6 +34,7 @@ from tests.e2e.conftest import (
     BUCKET,
     FRUIT,
     LONG,
+    TRANSPORTS,
     create_dataset,
     make,
     pipelines,
@@ -94,11 +95,14 @@ def trained_and_deployed(model: VertexModel[Any], **train_input: Any) -> None:
 # -- AutoML tabular ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_tabular_classification_fits_fruit_and_predicts_mostly_right(
-    emu: VertexEmulator, ws: Workspace
+    emu: VertexEmulator, ws: Workspace, transport: str
 ) -> None:
-    model = make(VertexAutoMLTabular, emu, ws, "fruit-cls", **tabular_config(max_instances_per_request=64))
+    config = tabular_config(max_instances_per_request=64, transport=transport)
+    model = make(VertexAutoMLTabular, emu, ws, "fruit-cls", **config)
     trained_and_deployed(model)
+    assert model.vertex.predictions.transport.kind == transport  # the RPCs went the way asked
 
     rows = fruit_rows()
     instances = [numeric(r, "fruit") for r in rows]

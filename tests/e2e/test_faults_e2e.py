@@ -17,7 +17,17 @@ from adapters._jobs import JobState
 from adapters.vertex import VertexAutoMLTabular
 from adapters.vertex.emulator import VertexEmulator
 from checkpoint import Workspace
-from tests.e2e.conftest import FRUIT, METHODS, datasets, emulator, make, pipelines, tabular_config, train
+from tests.e2e.conftest import (
+    FRUIT,
+    METHODS,
+    TRANSPORTS,
+    datasets,
+    emulator,
+    make,
+    pipelines,
+    tabular_config,
+    train,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +49,10 @@ def endpoints_labelled(emu: VertexEmulator, key: str) -> list[dict[str, Any]]:
     return [e for e in emu.state.endpoints.values() if (e.get("labels") or {}).get("jobferry-key") == key]
 
 
-def test_life_cycle_completes_under_20_percent_transient_faults(bucket: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_life_cycle_completes_under_20_percent_transient_faults(
+    bucket: Path, tmp_path: Path, transport: str
+) -> None:
     with emulator(bucket, seed=11) as emu:
         for method in METHODS:
             emu.faults.set(method, error_rate=0.2, codes=[429, 500, 503], retry_after=0)
@@ -48,7 +61,7 @@ def test_life_cycle_completes_under_20_percent_transient_faults(bucket: Path, tm
             emu,
             Workspace(tmp_path / "ws"),
             "faulty",
-            **tabular_config(max_instances_per_request=8),
+            **tabular_config(max_instances_per_request=8, transport=transport),
         )
         train(model)
         final = model.wait(timeout=60)
@@ -78,13 +91,16 @@ def test_life_cycle_completes_under_20_percent_transient_faults(bucket: Path, tm
         assert counts["Predict"] > 30 and injected["Predict"] >= 1  # ... some only after a retry
 
 
-def test_lost_create_responses_still_give_one_resource_per_training(bucket: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_lost_create_responses_still_give_one_resource_per_training(
+    bucket: Path, tmp_path: Path, transport: str
+) -> None:
     trainings = 12
     with emulator(bucket, seed=3) as emu:
         for method in CREATES:
             emu.faults.set(method, drop_response_rate=0.1)
         ws = Workspace(tmp_path / "ws")
-        config = tabular_config()
+        config = tabular_config(transport=transport)
         models = [make(VertexAutoMLTabular, emu, ws, f"drop-{i}", **config) for i in range(trainings)]
         for model in models:
             train(model)

@@ -1,4 +1,4 @@
-"""``jobferry emulator`` / ``python -m adapters.vertex.emulator``: prints its URL, serves, stops on SIGINT."""
+"""``jobferry emulator`` / ``python -m ...emulator``: prints two URLs, serves, stops on SIGINT."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
 
 from adapters.vertex.emulator import run_server
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
     [[sys.executable, "-m", "adapters.vertex.emulator"], [sys.executable, "-m", "adapters._cli", "emulator"]],
     ids=["python -m", "jobferry emulator"],
 )
-def test_prints_url_serves_and_stops_on_sigint(tmp_path: Path, command: list[str]) -> None:
+def test_prints_both_urls_serves_and_stops_on_sigint(tmp_path: Path, command: list[str]) -> None:
     argv = ["--port", "0", "--speedup", "3600", "--bucket-map", f"data={tmp_path}"]
     proc = subprocess.Popen(
         [*command, *argv],
@@ -37,6 +38,12 @@ def test_prints_url_serves_and_stops_on_sigint(tmp_path: Path, command: list[str
         line = proc.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
         assert match, line
+        second = proc.stdout.readline()  # the gRPC address, on its own line
+        grpc_match = re.fullmatch(r"grpc://(127\.0\.0\.1:\d+)", second.strip())
+        assert grpc_match, second
+        channel = grpc.insecure_channel(grpc_match.group(1))
+        grpc.channel_ready_future(channel).result(timeout=10)
+        channel.close()
         url = match.group(0) + "/v1/projects/p/locations/l/trainingPipelines/1"
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(url, timeout=5)

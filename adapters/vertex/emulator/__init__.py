@@ -1,13 +1,17 @@
-"""An offline, stateful Vertex AI emulator that the real ``google.cloud.aiplatform_v1`` REST clients talk to.
+"""An offline, stateful Vertex AI emulator that the real ``google.cloud.aiplatform_v1`` clients talk to.
 
-Standard library and pydantic only: nothing here imports ``google.*``. Three ways to run it:
+Standard library and pydantic only at import: nothing here imports ``google.*`` or ``grpc`` until a gRPC
+server is asked for (``emu.grpc_target``, or the foreground server, which serves both). Every gRPC call is
+transcoded to the REST request the REST client would send, so both fronts share one state. Three ways to
+run it:
 
 - :class:`VertexEmulator` -- a context manager for tests (127.0.0.1, ephemeral port, daemon thread);
 - :func:`run_server` / :func:`main` -- the foreground server of ``python -m adapters.vertex.emulator``;
 - :func:`mount_in_responses` -- in-process, through a ``responses.RequestsMock``.
 
 Point a client at it with ``transport="rest"``, ``client_options={"api_endpoint": emu.url}`` and
-``credentials=AnonymousCredentials()``.
+``credentials=AnonymousCredentials()``; or over gRPC with a transport on
+``grpc.insecure_channel(emu.grpc_target)``.
 
 Scripting outcomes: the label ``emulator-outcome`` (``succeed`` | ``fail`` | ``pause``) on a pipeline or job,
 or ``emu.state.script_next("fail", kind="trainingPipelines", count=1, message=...)`` for the next jobs

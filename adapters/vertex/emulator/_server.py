@@ -1,4 +1,5 @@
-"""Serving the emulator over HTTP on 127.0.0.1: a test context manager, the CLI server and ``main``."""
+"""Serving the emulator on 127.0.0.1 (HTTP, and gRPC through :mod:`._grpc`): a test context manager, the CLI
+server and ``main``."""
 
 from __future__ import annotations
 
@@ -149,10 +150,16 @@ class VertexEmulator:
                 transport="rest", client_options={"api_endpoint": emu.url}, credentials=AnonymousCredentials()
             )
 
+    The same state is served over gRPC (:attr:`grpc_target`) to the GAPIC clients' default transport.
+    That server starts on first use of :attr:`grpc_target` / :attr:`grpc_url` (so that REST-only tests
+    never import grpcio), or with :meth:`start` when ``grpc_port`` is given; it loads the GAPIC method
+    table (about 1-2 s) on its first call.
+
     Args:
         config: a full configuration; keyword fields override it (or build one).
         clock: monotonic seconds driving job progress and quotas (a fake clock in tests).
         port: 0 for an ephemeral port.
+        grpc_port: start the gRPC server with the HTTP one, on this port (0: ephemeral); None: on demand.
         **fields: :class:`EmulatorConfig` fields.
     """
 
@@ -162,12 +169,17 @@ class VertexEmulator:
         *,
         clock: Callable[[], float] = time.monotonic,
         port: int = 0,
+        grpc_port: int | None = None,
         **fields: Any,
     ) -> None:
         self.app = EmulatorApp(_config(config, fields), clock)
         self._port = port
+        self._grpc_port = grpc_port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._grpc: Any = None  # a grpc.Server once started
+        self._grpc_bound = 0
+        self._grpc_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -175,6 +187,27 @@ class VertexEmulator:
         if self._server is None:
             raise RuntimeError("the emulator is not running; use it as a context manager or call start()")
         return f"http://{LOOPBACK}:{self._server.server_address[1]}"
+
+    @property
+    def grpc_target(self) -> str:
+        """``127.0.0.1:PORT`` of the gRPC server (started now if need be), for ``grpc.insecure_channel``.
+
+        Raises:
+            MissingDependency: grpcio or google-cloud-aiplatform is not installed.
+        """
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; use it as a context manager or call start()")
+        with self._grpc_lock:
+            if self._grpc is None:
+                from ._grpc import build_server
+
+                self._grpc, self._grpc_bound = build_server(self.app, self._grpc_port or 0)
+        return f"{LOOPBACK}:{self._grpc_bound}"
+
+    @property
+    def grpc_url(self) -> str:
+        """``grpc://127.0.0.1:PORT``: the ``api_endpoint`` for a config with ``transport = "grpc"``."""
+        return f"grpc://{self.grpc_target}"
 
     @property
     def state(self) -> State:
@@ -204,10 +237,16 @@ class VertexEmulator:
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
             )
             self._thread.start()
+        if self._grpc_port is not None:
+            self.grpc_target  # noqa: B018 -- starts the gRPC server
         return self
 
     def stop(self) -> None:
-        """Stops serving and closes the socket."""
+        """Stops serving and closes the sockets."""
+        with self._grpc_lock:
+            if self._grpc is not None:
+                self._grpc.stop(grace=None).wait(5)
+                self._grpc = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -232,22 +271,44 @@ def run_server(
     *,
     clock: Callable[[], float] = time.monotonic,
     ready: Callable[[str], None] | None = None,
+    grpc_port: int | None = 0,
     **fields: Any,
 ) -> None:
     """Serves the emulator in the foreground until Ctrl-C (KeyboardInterrupt), then stops cleanly.
+
+    Prints ``http://127.0.0.1:PORT`` and then ``grpc://127.0.0.1:PORT``, each on its own line (the first
+    line is always the HTTP address, for scripts that read one line).
 
     Args:
         port: 0 for an ephemeral port.
         host: must be 127.0.0.1 or localhost.
         clock: monotonic seconds.
-        ready: called with the URL once listening (default: print it and flush).
+        ready: called with the HTTP URL once listening (default: print both addresses and flush).
+        grpc_port: the gRPC port (0: ephemeral); None: HTTP only. Without grpcio the server runs HTTP only
+            and says how to install it.
         **fields: :class:`EmulatorConfig` fields.
     """
     _check_host(host)
-    server = _Server(port, EmulatorApp(EmulatorConfig(**fields), clock))
+    app = EmulatorApp(EmulatorConfig(**fields), clock)
+    server = _Server(port, app)
     url = f"http://{LOOPBACK}:{server.server_address[1]}"
+    grpc_server: Any = None
+    grpc_url = ""
+    if grpc_port is not None:
+        from ._grpc import available, build_server
+
+        if available():
+            grpc_server, bound = build_server(app, grpc_port)
+            grpc_url = f"grpc://{LOOPBACK}:{bound}"
+        else:
+            print(
+                "gRPC off: install grpcio with: pip install 'jobferry[vertex]'", file=sys.stderr, flush=True
+            )
     if ready is None:
-        print(f"Vertex AI emulator listening on {url}  (Ctrl-C to stop)", flush=True)
+        print(url, flush=True)
+        if grpc_url:
+            print(grpc_url, flush=True)
+        print("Vertex AI emulator listening on 127.0.0.1 (Ctrl-C to stop)", flush=True)
     else:
         ready(url)
     try:
@@ -256,6 +317,8 @@ def run_server(
         pass
     finally:
         server.server_close()
+        if grpc_server is not None:
+            grpc_server.stop(grace=None)
 
 
 def _bucket(text: str) -> tuple[str, str]:
@@ -284,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--seed", type=int, help="seed of fault rates and resource IDs (default: a random one per start)"
     )
     parser.add_argument("--config", help="a JSON file of EmulatorConfig fields (flags override it)")
+    parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (0: any free port)")
+    parser.add_argument("--no-grpc", action="store_true", help="serve HTTP only")
     args = parser.parse_args(argv)
     fields: dict[str, Any] = {}
     if args.config:
@@ -293,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bucket_map:
         fields["bucket_map"] = {**fields.get("bucket_map", {}), **dict(args.bucket_map)}
     try:
-        run_server(args.port, args.host, **fields)
+        run_server(args.port, args.host, grpc_port=None if args.no_grpc else args.grpc_port, **fields)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
