@@ -119,8 +119,10 @@ class JobferryTrainOperator(_JobWaitOperator):
 
     Give either ``spec`` -- the path of a job spec TOML file, as for ``jobferry train`` -- or ``adapter``,
     ``config`` and ``input`` (the same three sections, as dicts). ``workspace`` and ``plugin_instance``
-    override the spec's. With ``wait_for_completion=False`` the task returns right after the submission
-    (chain a :class:`JobferryJobSensor`).
+    override the spec's, and ``config_overrides`` its top-level config fields (an endpoint per
+    environment, a faster poll). Overriding a field that defines the job (not only how it is reached)
+    makes it another job: a new submission, not an adoption. With ``wait_for_completion=False`` the task
+    returns right after the submission (chain a :class:`JobferryJobSensor`).
 
     Returns (XCom): the job's references -- ``job_id``, ``adapter``, ``plugin_instance``, ``handle``,
     ``workspace``, ``state``, ``resources``, ``outputs`` -- never its credentials or connection.
@@ -129,7 +131,15 @@ class JobferryTrainOperator(_JobWaitOperator):
         AirflowException: the job ended FAILED, CANCELLED or EXPIRED (with the vendor's message).
     """
 
-    template_fields: Sequence[str] = ("spec", "adapter", "config", "input", "workspace", "plugin_instance")
+    template_fields: Sequence[str] = (
+        "spec",
+        "adapter",
+        "config",
+        "config_overrides",
+        "input",
+        "workspace",
+        "plugin_instance",
+    )
 
     def __init__(
         self,
@@ -138,6 +148,7 @@ class JobferryTrainOperator(_JobWaitOperator):
         adapter: str | None = None,
         config: dict[str, Any] | None = None,
         input: dict[str, Any] | None = None,
+        config_overrides: dict[str, Any] | None = None,
         wait_for_completion: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -148,6 +159,7 @@ class JobferryTrainOperator(_JobWaitOperator):
         self.adapter = adapter
         self.config = config
         self.input = input
+        self.config_overrides = config_overrides
         self.wait_for_completion = wait_for_completion
 
     def job_spec(self) -> JobSpec:
@@ -160,6 +172,8 @@ class JobferryTrainOperator(_JobWaitOperator):
         else:
             data = {"adapter": self.adapter, "config": self.config or {}, "input": self.input or {}}
             source = f"<{self.task_id}>"
+        if self.config_overrides:
+            data["config"] = {**data["config"], **self.config_overrides}
         if self.plugin_instance is not None:
             data["plugin_instance"] = self.plugin_instance
         if self.workspace is not None:

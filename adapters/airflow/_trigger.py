@@ -147,7 +147,7 @@ class JobferryJobTrigger(BaseTrigger):
                 if status.is_terminal:
                     break
                 await asyncio.sleep(handle.next_interval(status))
-        except JobferryError as exc:
+        except (JobferryError, OSError) as exc:  # a workspace that cannot be read is an error event too
             self.log.warning("jobferry job %s/%s: %s", self.workspace, self.plugin_instance, exc)
             yield self._failure("error", str(exc))
             return

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .helpers import ROOT, assert_references_only, local_jobs, xcom
 
 
@@ -33,3 +35,24 @@ def test_the_local_example_dag_trains_waits_deploys_and_predicts(
     labels = [p["label"] for p in xcom(run, "predict")]
     assert labels == ["orange", "pear", "lemon"]
     assert len(local_jobs(tmp_path / "default-local-jobs")) == 1
+
+
+def test_the_vertex_example_dag_trains_deploys_and_predicts_on_the_emulator(
+    sync_dag: Callable[[Any], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.conftest import emulator
+
+    with emulator(tmp_path, bucket_map={"jobferry-demo": str(ROOT / "examples" / "data")}) as emu:
+        monkeypatch.setenv("JOBFERRY_VERTEX_ENDPOINT", emu.url)
+        dag = sync_dag(_load_dag(ROOT / "examples" / "airflow" / "fruit_vertex_dag.py"))
+        run = dag.test()
+        assert run.state == "success"
+        trained = xcom(run, "train")
+        assert_references_only(trained)
+        assert trained["adapter"] == "vertex-automl-tabular" and trained["state"] == "SUCCEEDED"
+        assert xcom(run, "deploy")["endpoint"].startswith(
+            "projects/jobferry-demo/locations/us-central1/endpoints/"
+        )
+        predictions = xcom(run, "predict")
+        assert len(predictions) == 3
+        assert len(emu.state.jobs["trainingPipelines"]) == 1

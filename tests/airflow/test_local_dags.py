@@ -3,6 +3,7 @@ serialized form, resumption) on the local adapter, offline."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Callable
@@ -75,24 +76,21 @@ def test_not_deferrable_waits_in_the_worker(sync_dag: SyncDag, tmp_path: Path) -
     assert xcom(run, "job")["state"] == "SUCCEEDED"
 
 
-@pytest.mark.parametrize("deferrable", [True, False])
-def test_a_failed_job_fails_the_task_with_its_message(tmp_path: Path, deferrable: bool) -> None:
+def test_a_failed_job_fails_the_task_with_its_message(tmp_path: Path) -> None:
     config = {"entrypoint": "tests/airflow/jobs.py:fail"}
-    op = JobferryTrainOperator(
-        task_id="t", **_train_kwargs(tmp_path, "boom", config=config, deferrable=deferrable)
+    waiting = JobferryTrainOperator(
+        task_id="t", **_train_kwargs(tmp_path, "boom-wait", config=config, deferrable=False)
     )
     with pytest.raises(AirflowException, match="out of cheese"):
-        if not deferrable:
-            op.execute({})
-        else:
-            try:
-                op.execute({})
-            except TaskDeferred as deferred:
-                import asyncio
-
-                event = asyncio.run(anext(deferred.trigger.run()))
-                assert event.payload["status"] == "failed"
-                op.execute_complete({}, event.payload)
+        waiting.execute({})
+    deferring = JobferryTrainOperator(task_id="t", **_train_kwargs(tmp_path, "boom-defer", config=config))
+    with pytest.raises(TaskDeferred) as deferred:
+        deferring.execute({})
+    event = asyncio.run(anext(deferred.value.trigger.run()))
+    assert event.payload["status"] == "failed" and "out of cheese" in event.payload["message"]
+    assert event.payload["result"]["state"] == "FAILED"
+    with pytest.raises(AirflowException, match="out of cheese"):
+        deferring.execute_complete({}, event.payload)
 
 
 def test_a_spec_file_is_the_same_as_jobferry_train(tmp_path: Path) -> None:
