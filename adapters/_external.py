@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from adapters._errors import JobFailed, SpecError
+from adapters._errors import JobFailed, QuotaExceeded, SpecError, TransientError
 from checkpoint import ModelCheckpoint, StatusLog, Workspace, validate_name
 from checkpoint._errors import JobferryError
 
@@ -349,6 +349,10 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         ``prepaid``: the caller has already taken the first attempt's acquisition from the limiter (the
         Airflow trigger does, with ``try_acquire`` on its event loop, so that no thread waits in the
         limiter); retries still acquire, each being one more request.
+
+        A quota refusal (429 / RESOURCE_EXHAUSTED) halves the process's status rate and every call within
+        quota wins a little back (AIMD, :meth:`~adapters._poll.RateLimiter.throttled`), never above
+        ``requests_per_minute``: processes that share a project settle below its quota unaided.
         """
         limiter = self.limiter(self.policies.requests_per_minute, "status")
         paid = [prepaid]
@@ -358,7 +362,16 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
                 paid[0] = False
             else:
                 limiter.acquire()
-            return fn()
+            admitted = self.clock.now()
+            try:
+                result = fn()
+            except TransientError as exc:
+                # AIMD: a quota refusal cuts this process's status rate; successes win it back slowly.
+                if isinstance(exc, QuotaExceeded) or exc.code == 429:
+                    limiter.throttled(admitted)
+                raise
+            limiter.succeeded()
+            return result
 
         return self.call(limited, what)
 
