@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from adapters._errors import JobFailed, SpecError
+from adapters._errors import JobFailed, QuotaExceeded, SpecError, TransientError
 from checkpoint import ModelCheckpoint, StatusLog, Workspace, validate_name
 from checkpoint._errors import JobferryError
 
@@ -361,13 +361,35 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         """One vendor call under the retry policy (transient errors retried, the rest raised)."""
         return self.policies.retry.call(fn, what=what, clock=self.clock)
 
-    def poll_call(self, fn: Callable[[], _T], what: str) -> _T:
-        """A status call: within the status quota (the shared rate limiter), under the retry policy."""
+    def poll_call(self, fn: Callable[[], _T], what: str, *, prepaid: bool = False) -> _T:
+        """A status call: within the status quota (the shared rate limiter), under the retry policy.
+
+        ``prepaid``: the caller has already taken the first attempt's acquisition from the limiter (the
+        Airflow trigger does, with ``try_acquire`` on its event loop, so that no thread waits in the
+        limiter); retries still acquire, each being one more request.
+
+        A quota refusal (429 / RESOURCE_EXHAUSTED) halves the process's status rate and every call within
+        quota wins a little back (AIMD, :meth:`~adapters._poll.RateLimiter.throttled`), never above
+        ``requests_per_minute``: processes that share a project settle below its quota unaided.
+        """
         limiter = self.limiter(self.policies.requests_per_minute, "status")
+        paid = [prepaid]
 
         def limited() -> _T:
-            limiter.acquire()
-            return fn()
+            if paid[0]:
+                paid[0] = False
+            else:
+                limiter.acquire()
+            admitted = self.clock.now()
+            try:
+                result = fn()
+            except TransientError as exc:
+                # AIMD: a quota refusal cuts this process's status rate; successes win it back slowly.
+                if isinstance(exc, QuotaExceeded) or exc.code == 429:
+                    limiter.throttled(admitted)
+                raise
+            limiter.succeeded()
+            return result
 
         return self.call(limited, what)
 
@@ -402,10 +424,15 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             raise JobferryError(f"{type(self).__name__} has no job: call train() or load a job checkpoint")
         return self.record.job
 
-    def refresh(self) -> JobStatus:
-        """Describe the job once (rate-limited, retried), record the status and return it."""
+    def refresh(self, *, prepaid: bool = False) -> JobStatus:
+        """Describe the job once (rate-limited, retried), record the status and return it.
+
+        ``prepaid``: the caller took the status limiter's acquisition for this call (see :meth:`poll_call`).
+        """
         ref = self.job
-        status: JobStatus = self.poll_call(lambda: self.describe_job(ref), f"describe {ref.job_id}")
+        status: JobStatus = self.poll_call(
+            lambda: self.describe_job(ref), f"describe {ref.job_id}", prepaid=prepaid
+        )
         assert self.record is not None
         check_identity(status, ref, self.record.submission_key)
         # Persist on a change of state, not of progress: a checkpoint write per poll would cost more than
@@ -422,12 +449,16 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         ref = self.job
         self.call(lambda: self.cancel_job(ref), f"cancel {ref.job_id}")
 
-    def handle(self) -> JobHandle:
-        """A handle on the job: ``refresh`` records and posts every observation, ``cancel`` cancels it."""
+    def handle(self, *, prepaid: bool = False) -> JobHandle:
+        """A handle on the job: ``refresh`` records and posts every observation, ``cancel`` cancels it.
+
+        ``prepaid``: whoever calls the handle's ``refresh`` takes the status limiter's acquisition first
+        (``self.limiter(...).try_acquire()``), e.g. on an event loop that must not wait in a thread.
+        """
         ref = self.job
         return JobHandle(
             f"job {ref.job_id}",
-            self.refresh,
+            (lambda: self.refresh(prepaid=True)) if prepaid else self.refresh,
             cancel=self._cancel_own,
             poll=self.policies.poll,
             clock=self.clock,

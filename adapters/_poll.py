@@ -6,7 +6,9 @@ Polling is a separate policy from retrying (see :mod:`adapters._retry`), as in g
 The interval grows geometrically while the job's state stays the same and resets when it changes, and is
 capped by ``min(maximum, max(floor_cap, elapsed_fraction * age))``. The cap bounds how late we notice the
 end of a job to about ``max(10% of its age, 60 s)`` while long jobs cost only a logarithmic number of
-calls. :class:`RateLimiter` then keeps the polls of every job in a process within the vendor's quota.
+calls. :class:`RateLimiter` then keeps the polls of every job in a process within the vendor's quota,
+and backs off on the vendor's 429s (AIMD, :meth:`RateLimiter.throttled` / :meth:`RateLimiter.succeeded`)
+so that several processes sharing one quota settle below it without talking to each other.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ._clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["PollPolicy", "PollSchedule", "RateLimiter", "clear_limiters", "limiter_for"]
+
+#: AIMD on quota refusals: the rate is multiplied by this on a 429 ...
+AIMD_DECREASE = 0.5
+#: ... and each minute of calls within quota adds this fraction of the configured rate back.
+AIMD_INCREASE = 0.1
 
 # Shared default jitter source; random.Random's methods are atomic under the GIL, so threads may share it.
 _RNG = random.Random()
@@ -150,6 +157,9 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._log: deque[float] = deque()
         self._set_rate(per_minute)
+        #: The configured rate: AIMD never goes above it (the process's hard share of the quota).
+        self.ceiling = self.per_minute
+        self._cut_at = -math.inf
         self._tokens = float(burst) if burst is not None else 0.0
         self._refilled_at = clock.now()
 
@@ -172,8 +182,39 @@ class RateLimiter:
         if not (isinstance(per_minute, int | float) and math.isfinite(per_minute) and per_minute > 0):
             raise ValueError(f"per_minute must be a positive finite number, got {per_minute!r}")
         with self._lock:
+            self.ceiling = min(self.ceiling, float(per_minute))
             if per_minute < self.per_minute:
                 self._set_rate(per_minute)
+
+    # -- AIMD: many processes sharing one vendor quota without a coordinator ---------------------------
+
+    def throttled(self, admitted_at: float | None = None, factor: float = AIMD_DECREASE) -> float:
+        """The vendor refused a call for quota (429 / RESOURCE_EXHAUSTED): cut the rate, return the new one.
+
+        Multiplicative decrease, as TCP's congestion control: N processes that each halve on their own
+        429s and recover additively settle below the vendor's quota with no coordinator. A refused call
+        admitted (``admitted_at``, on this limiter's clock) before the last cut was sent at the old rate:
+        it is the same overload, and is not cut for again. The rate never drops below ``ceiling / 64``
+        (or 1 a minute).
+        """
+        with self._lock:
+            if admitted_at is None or admitted_at > self._cut_at:
+                self._cut_at = self.clock.now()
+                floor = min(self.ceiling, max(1.0, self.ceiling / 64))
+                self._set_rate(max(floor, self.per_minute * factor))
+            return self.per_minute
+
+    def succeeded(self, step: float = AIMD_INCREASE) -> float:
+        """A call within quota: recover additively, up to ``ceiling``; return the rate.
+
+        Each success adds ``step * ceiling / per_minute`` requests a minute, so a minute of successes at
+        the current rate adds ``step * ceiling`` -- TCP's "one segment per round trip", with a minute as
+        the round trip (the quota's window).
+        """
+        with self._lock:
+            if self.per_minute < self.ceiling:
+                self._set_rate(min(self.ceiling, self.per_minute + step * self.ceiling / self.per_minute))
+            return self.per_minute
 
     def _expire(self, now: float) -> None:
         while self._log and self._log[0] + self.window + self.margin <= now:

@@ -93,6 +93,31 @@ def test_status_polls_share_the_quota_of_the_project() -> None:
     assert model.clock.now() - start >= 120
 
 
+def test_a_prepaid_refresh_takes_no_acquisition_but_its_retries_do() -> None:
+    # The Airflow trigger takes each poll's slot with try_acquire on its loop, then refreshes prepaid: the
+    # slot is counted once (never twice), and a retry after a 429 is one more request, so it acquires.
+    model, _, _ = make([("QUEUED", 10**6), ("DONE", 0)], requests_per_minute=2)
+    limiter = model.limiter(model.policies.requests_per_minute, "status")
+    assert limiter.try_acquire() and limiter.try_acquire()  # the minute's quota, taken by the caller
+    start = model.clock.now()
+    model.handle(prepaid=True).refresh()
+    assert model.clock.now() == start  # no wait in the limiter: the caller had paid
+    model.client.faults["get"] = [TransientError("slow down", code=429, retry_after=0)]
+    model.refresh(prepaid=True)
+    assert model.clock.now() - start >= 60  # the retry waited for the next window
+
+
+def test_a_429_on_a_status_call_halves_the_process_rate_and_successes_win_it_back() -> None:
+    model, _, _ = make([("QUEUED", 10**6), ("DONE", 0)], requests_per_minute=600)
+    limiter = model.limiter(600, "status")
+    model.client.faults["get"] = [TransientError("slow down", code=429, retry_after=0)]
+    model.refresh()  # refused once, then retried within quota
+    assert 300 < limiter.per_minute < 301  # halved, then one success's worth back
+    for _ in range(30):
+        model.refresh()
+    assert 300 < limiter.per_minute <= 600 and limiter.ceiling == 600
+
+
 def test_chunking_by_count_in_order_and_only_failed_chunks_retried() -> None:
     model, _, _ = make([("DONE", 0)], max_instances_per_request=100)
     model.wait()
