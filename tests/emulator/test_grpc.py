@@ -107,7 +107,13 @@ def test_life_cycle_over_grpc_polls_operations(slow_lro: VertexEmulator, clock: 
     polls = slow_lro.counts["GetOperation"]
     deploy = rpc.endpoint.deploy_model(
         endpoint=endpoint.name,
-        deployed_model={"model": model.name, "automatic_resources": {"min_replica_count": 1}},
+        deployed_model={
+            "model": model.name,
+            "dedicated_resources": {
+                "machine_spec": {"machine_type": "n1-standard-2"},
+                "min_replica_count": 1,
+            },
+        },
         traffic_split={"0": 100},
     )
     assert not deploy.done()
