@@ -226,3 +226,30 @@ def test_without_grpcio_the_server_says_what_to_install(monkeypatch: pytest.Monk
     monkeypatch.setattr(_grpc, "available", lambda: False)
     with pytest.raises(MissingDependency, match=r"pip install 'jobferry\[vertex\]'"):
         _grpc.build_server(EmulatorApp())
+
+
+def test_operations_list_cancel_and_delete_over_grpc(slow_lro: VertexEmulator, clock: FakeClock) -> None:
+    from google.longrunning import operations_pb2
+
+    rpc, channel = grpc_clients(slow_lro.grpc_target)
+    pending = rpc.endpoint.create_endpoint(parent=PARENT, endpoint={"display_name": "later"})
+    done = rpc.dataset.create_dataset(
+        parent=PARENT,
+        dataset={
+            "display_name": "ds",
+            "metadata_schema_uri": "gs://google-cloud-aiplatform/schema/dataset/metadata/tabular_1.0.0.yaml",
+        },
+    )
+    name = pending.operation.name
+    listed = rpc.endpoint.list_operations(operations_pb2.ListOperationsRequest(name=PARENT))
+    assert {op.name for op in listed.operations} == {name, done.operation.name}
+    rpc.endpoint.cancel_operation(operations_pb2.CancelOperationRequest(name=name))
+    clock.advance(LONG_AGO)
+    after = rpc.endpoint.get_operation(operations_pb2.GetOperationRequest(name=name))
+    assert after.done and after.error.code == grpc.StatusCode.CANCELLED.value[0]
+    assert done.result(timeout=10).display_name == "ds"  # the other one was not touched
+    assert [e.display_name for e in rpc.endpoint.list_endpoints(parent=PARENT)] == []  # never created
+    rpc.endpoint.delete_operation(operations_pb2.DeleteOperationRequest(name=name))
+    with pytest.raises(exceptions.NotFound):
+        rpc.endpoint.get_operation(operations_pb2.GetOperationRequest(name=name))
+    channel.close()

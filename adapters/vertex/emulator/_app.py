@@ -157,15 +157,40 @@ def _routes() -> list[Route]:
         ("POST", endpoint + ":predict", "Predict", call("predict")),
     ]
     routes = [Route(verb, re.compile(rf"/v1/{path}"), method, h) for verb, path, method, h in table]
-    # Operation polls try the /ui/ URL templates first, then /v1/; serve both.
-    routes.append(
+
+    def list_operations(
+        app: EmulatorApp, name: str, body: dict[str, Any], q: dict[str, str]
+    ) -> dict[str, Any]:
+        docs, token = app.state.list_operations(name, _size(q), q.get("pageToken", ""))
+        return _page_doc("operations", docs, token)
+
+    def cancel_operation(
+        app: EmulatorApp, name: str, body: dict[str, Any], q: dict[str, str]
+    ) -> dict[str, Any]:
+        app.state.cancel_operation(name)
+        return {}
+
+    def delete_operation(
+        app: EmulatorApp, name: str, body: dict[str, Any], q: dict[str, str]
+    ) -> dict[str, Any]:
+        app.state.delete_operation(name)
+        return {}
+
+    # Operation calls try the /ui/ URL templates first, then /v1/; serve both.
+    op = rf"/(?:v1|ui)/({_LOC}/(?:[^:]+/)?operations/{_ID})"
+    routes += [
+        Route("GET", re.compile(op), "GetOperation", get_operation),
+        Route("DELETE", re.compile(op), "DeleteOperation", delete_operation),
+        Route("POST", re.compile(op + ":cancel"), "CancelOperation", cancel_operation),
+        # Wait answers at once with the current state (the client polls again if it is not done).
+        Route("POST", re.compile(op + ":wait"), "WaitOperation", get_operation),
         Route(
             "GET",
-            re.compile(rf"/(?:v1|ui)/({_LOC}/(?:[^:]+/)?operations/{_ID})"),
-            "GetOperation",
-            get_operation,
-        )
-    )
+            re.compile(rf"/(?:v1|ui)/({_LOC}(?:/[^:]+)?)/operations"),
+            "ListOperations",
+            list_operations,
+        ),
+    ]
     return routes
 
 

@@ -91,6 +91,36 @@ class Operations:
                 raise not_found(name)
             return self.render(op, now)
 
+    def list_(self, resource: str, page_size: int, page_token: str) -> tuple[list[dict[str, Any]], str]:
+        """The operations of ``resource`` (a location lists every operation under it), one page."""
+        now = self._rt.settle()
+        prefix = self._rt.canonical(resource).rstrip("/") + "/"
+        with self._rt.lock:
+            docs = [self.render(op, now) for name, op in self.operations.items() if name.startswith(prefix)]
+        return self._rt.page(docs, page_size, page_token)
+
+    def cancel(self, name: str) -> None:
+        """Best-effort cancel, as Vertex: a pending operation ends CANCELLED; a done one is kept."""
+        now = self._rt.settle()
+        with self._rt.lock:
+            op = self._op(name)
+            if not op.applied:
+                op.applied = True  # its effect never happens
+                op.done_at = now
+                op.error = {"code": RPC_CODES["CANCELLED"], "message": "Operation was cancelled."}
+
+    def delete(self, name: str) -> None:
+        """Forget an operation (its effect, if any, stays); 404 if unknown."""
+        with self._rt.lock:
+            self._op(name)
+            del self.operations[self._rt.canonical(name)]
+
+    def _op(self, name: str) -> Operation:
+        op = self.operations.get(self._rt.canonical(name))
+        if op is None:
+            raise not_found(name)
+        return op
+
 
 def empty(t: float) -> dict[str, Any]:
     """The response of an operation that returns nothing (a delete)."""

@@ -176,6 +176,20 @@ class State:
         """Gets an operation (404 if unknown)."""
         return self._operations.get(name)
 
+    def list_operations(
+        self, resource: str, page_size: int, page_token: str
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The operations under ``resource``, one page."""
+        return self._operations.list_(resource, page_size, page_token)
+
+    def cancel_operation(self, name: str) -> None:
+        """Best-effort cancel of an operation."""
+        self._operations.cancel(name)
+
+    def delete_operation(self, name: str) -> None:
+        """Forget an operation."""
+        self._operations.delete(name)
+
     # -- datasets, models, endpoints --------------------------------------------------------------------
 
     def create_dataset(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
