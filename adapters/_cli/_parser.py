@@ -235,10 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
         "serve the Vertex AI emulator on 127.0.0.1 until Ctrl-C (prints its http:// and grpc:// URLs)",
         [verbose],
     )
-    p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    p.add_argument("--port", type=_port, default=0, help="port to listen on (default: any free port)")
     p.add_argument("--speedup", type=float, help="emulated Vertex seconds per real second (default 1)")
     p.add_argument(
         "--bucket-map",
+        type=_bucket,
         action="append",
         default=[],
         metavar="BUCKET=DIR",
@@ -250,6 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of resource IDs and fault draws (default: a fresh random seed at each start)",
     )
     p.add_argument("--config", metavar="FILE", help="a JSON file of EmulatorConfig fields (flags override)")
-    p.add_argument("--grpc-port", type=int, default=0, help="gRPC port (default: any free port)")
+    p.add_argument("--grpc-port", type=_port, default=0, help="gRPC port (default: any free port)")
     p.add_argument("--no-grpc", action="store_true", help="serve HTTP only (no grpc:// address)")
     return parser
+
+
+def _port(text: str) -> int:
+    from ..vertex.emulator._server import port_number  # stdlib + pydantic: cheap, and only for this command
+
+    return port_number(text)
+
+
+def _bucket(text: str) -> str:
+    from ..vertex.emulator._server import bucket_mapping
+
+    bucket, folder = bucket_mapping(text)  # checked here, so the error names jobferry's own usage
+    return f"{bucket}={folder}"

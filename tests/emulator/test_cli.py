@@ -60,3 +60,47 @@ def test_prints_both_urls_serves_and_stops_on_sigint(tmp_path: Path, command: li
 def test_refuses_non_loopback_hosts() -> None:
     with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
         run_server(host="0.0.0.0")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["--speedup", "0"], 2, "speedup = 0.0: Input should be greater than 0"),
+        (["--port", "99999"], 2, "port 99999 is out of range"),
+        (["--grpc-port", "-1"], 2, "port -1 is out of range"),
+        (["--config", "/missing.json"], 2, "cannot read --config /missing.json"),
+        (["--bucket-map", "foo"], 2, "expected BUCKET=/local/dir, got 'foo'"),
+        (["--bucket-map", "foo=/nonexistent"], 2, "'/nonexistent' is not a folder"),
+    ],
+)
+def test_bad_emulator_input_is_one_error_line_with_the_documented_code(
+    args: list[str], code: int, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters._cli import main
+
+    assert main(["emulator", *args]) == code
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err and "pydantic.dev" not in err
+    assert "--host" not in err and "python -m adapters.vertex.emulator" not in err  # jobferry's own usage
+    assert [line for line in err.splitlines() if "error" in line] == [err.strip().splitlines()[-1]]
+
+
+def test_a_misspelt_config_field_and_a_taken_port_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from adapters._cli import main
+
+    bad = tmp_path / "emu.json"
+    bad.write_text('{"speeddup": 2}')
+    assert main(["emulator", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "speeddup = 2: Extra inputs are not permitted" in err and "speedup" in err and err.count("\n") == 1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["emulator", "--port", str(port), "--no-grpc"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}") and err.count("\n") == 1

@@ -12,9 +12,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from pydantic import ValidationError
 
 from ._app import EmulatorApp
 from ._config import EmulatorConfig
@@ -321,11 +324,55 @@ def run_server(
             grpc_server.stop(grace=None)
 
 
-def _bucket(text: str) -> tuple[str, str]:
+def bucket_mapping(text: str) -> tuple[str, str]:
+    """``BUCKET=/local/dir`` -> (bucket, folder); the folder must exist (argparse type)."""
     bucket, sep, folder = text.partition("=")
     if not sep or not bucket or not folder:
         raise argparse.ArgumentTypeError(f"expected BUCKET=/local/dir, got {text!r}")
+    if not Path(folder).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: {folder!r} is not a folder")
     return bucket, folder
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0 (any free port) to 65535 (argparse type)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range: use 0 (any free port) to 65535")
+    return port
+
+
+def _config_problem(exc: ValidationError) -> str:
+    # One line per field, no pydantic URL: what a user of the command can act on.
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(config)"
+        parts.append(f"{where} = {err.get('input')!r}: {err['msg']}" if err["type"] != "missing" else where)
+    valid = ", ".join(sorted(EmulatorConfig.model_fields))
+    return f"invalid emulator config: {'; '.join(parts)} (fields: {valid})"
+
+
+def config_fields(
+    config: str | None, speedup: float | None, seed: int | None, buckets: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
+    """The validated EmulatorConfig fields of the command line; ValueError says what is wrong, on one line."""
+    fields: dict[str, Any] = {}
+    try:
+        if config:
+            try:
+                text = Path(config).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"cannot read --config {config}: {exc.strerror or exc}") from None
+            fields = EmulatorConfig.model_validate_json(text).model_dump()
+        fields.update({k: v for k, v in (("speedup", speedup), ("seed", seed)) if v is not None})
+        if buckets:
+            fields["bucket_map"] = {**fields.get("bucket_map", {}), **dict(buckets)}
+        return EmulatorConfig(**fields).model_dump()
+    except ValidationError as exc:
+        raise ValueError(_config_problem(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,12 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m adapters.vertex.emulator", description="An offline Vertex AI emulator on 127.0.0.1."
     )
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
+    parser.add_argument("--port", type=port_number, default=0, help="port to listen on (0: any free port)")
     parser.add_argument("--host", default=LOOPBACK, help="must be 127.0.0.1 or localhost")
     parser.add_argument("--speedup", type=float, help="divide Vertex durations by this (default 1)")
     parser.add_argument(
         "--bucket-map",
-        type=_bucket,
+        type=bucket_mapping,
         action="append",
         default=[],
         help="serve gs://BUCKET from a local folder",
@@ -347,19 +394,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--seed", type=int, help="seed of fault rates and resource IDs (default: a random one per start)"
     )
     parser.add_argument("--config", help="a JSON file of EmulatorConfig fields (flags override it)")
-    parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (0: any free port)")
+    parser.add_argument("--grpc-port", type=port_number, default=0, help="gRPC port (0: any free port)")
     parser.add_argument("--no-grpc", action="store_true", help="serve HTTP only")
     args = parser.parse_args(argv)
-    fields: dict[str, Any] = {}
-    if args.config:
-        with open(args.config, encoding="utf-8") as f:
-            fields = EmulatorConfig.model_validate_json(f.read()).model_dump()
-    fields.update({k: v for k, v in (("speedup", args.speedup), ("seed", args.seed)) if v is not None})
-    if args.bucket_map:
-        fields["bucket_map"] = {**fields.get("bucket_map", {}), **dict(args.bucket_map)}
     try:
+        fields = config_fields(args.config, args.speedup, args.seed, args.bucket_map)
         run_server(args.port, args.host, grpc_port=None if args.no_grpc else args.grpc_port, **fields)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the port is taken, or not ours to bind
+        print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
