@@ -19,7 +19,8 @@ translates them at its boundary (Vertex: :mod:`adapters.vertex._errors`). The wh
     ├── SpecError (ValueError)             a job spec / config that fails validation (field path + value)
     ├── VendorError                        a vendor call failed; carries the vendor's code and message
     │   ├── TransientError                 429, 5xx, connection errors: retried, raised when retries run out
-    │   │   └── QuotaExceeded              429 / RESOURCE_EXHAUSTED after retries
+    │   │   ├── QuotaExceeded              429 / RESOURCE_EXHAUSTED after retries
+    │   │   └── ServiceUnreachable         connection refused / no such host: nothing was sent
     │   ├── PermanentError                 4xx: raised at once, never retried
     │   │   ├── AuthError                  401 / 403 / PERMISSION_DENIED
     │   │   ├── InvalidJobSpec             400 / INVALID_ARGUMENT
@@ -60,6 +61,7 @@ __all__ = [
     "PermanentError",
     "PredictionError",
     "QuotaExceeded",
+    "ServiceUnreachable",
     "SpecError",
     "SubmissionBusy",
     "TransientError",
@@ -110,6 +112,14 @@ class TransientError(VendorError):
 
 class QuotaExceeded(TransientError):
     """The vendor's quota is exhausted (429 / RESOURCE_EXHAUSTED) and retries ran out."""
+
+
+class ServiceUnreachable(TransientError):
+    """The service refused the connection or its name does not resolve: the request was never sent.
+
+    Retried like any transient error while polling a job that exists; a first contact (``train``) gives
+    up after a couple of attempts, so a stopped emulator or a wrong endpoint is said at once.
+    """
 
 
 class PermanentError(VendorError):

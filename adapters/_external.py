@@ -107,6 +107,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         self._policies: Policies | None = None
         self._workspace: Workspace | None = None
         self._plugin_instance_id: str | None = None
+        self._first_contact = False  # True while train() submits: see call()
         #: True when the last ``train`` adopted a job already submitted for the same spec.
         self.adopted = False
         #: Called with a progress line while ``train`` waits for another process submitting the same spec.
@@ -358,8 +359,16 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         return limiter_for((self.vendor, self.quota_key(), kind), per_minute, self.clock)
 
     def call(self, fn: Callable[[], _T], what: str) -> _T:
-        """One vendor call under the retry policy (transient errors retried, the rest raised)."""
-        return self.policies.retry.call(fn, what=what, clock=self.clock)
+        """One vendor call under the retry policy (transient errors retried, the rest raised).
+
+        While ``train`` submits (a first contact), a service that cannot be reached at all
+        (``ServiceUnreachable``) is given up on after 2 attempts unless the policy says otherwise: a stopped
+        emulator or a wrong endpoint is reported at once, while a job that exists keeps being retried.
+        """
+        policy = self.policies.retry
+        if self._first_contact and policy.unreachable_attempts is None:
+            policy = policy.model_copy(update={"unreachable_attempts": 2})
+        return policy.call(fn, what=what, clock=self.clock)
 
     def poll_call(self, fn: Callable[[], _T], what: str, *, prepaid: bool = False) -> _T:
         """A status call: within the status quota (the shared rate limiter), under the retry policy.
@@ -493,7 +502,11 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
             clock=self.clock,
             on_wait=self.on_submission_wait,
         )
-        got = submitter.submit(spec, digest, new=new)
+        self._first_contact = True
+        try:
+            got = submitter.submit(spec, digest, new=new)
+        finally:
+            self._first_contact = False
         self.record = JobRecord(
             adapter=self.adapter_name,
             adapter_version=self.adapter_version,

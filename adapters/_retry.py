@@ -21,7 +21,7 @@ from typing import TypeVar
 import tenacity
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from adapters._errors import TransientError
+from adapters._errors import ServiceUnreachable, TransientError
 
 from ._clock import SYSTEM_CLOCK, Clock
 
@@ -74,6 +74,9 @@ class RetryPolicy(BaseModel):
     multiplier: float = Field(default=2.0, ge=1, allow_inf_nan=False)
     respect_retry_after: bool = True
     max_retry_after: float = Field(default=300.0, gt=0, allow_inf_nan=False)
+    #: Attempts before giving up on a service that cannot be reached at all (``ServiceUnreachable``);
+    #: None: as any transient error. ``train`` sets 2 for its first contact.
+    unreachable_attempts: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _check_order(self) -> RetryPolicy:
@@ -199,6 +202,15 @@ class _Run:
         return self._plan(state)
 
     def stop(self, state: tenacity.RetryCallState) -> bool:
+        unreachable = self.policy.unreachable_attempts
+        failed = state.outcome.exception() if state.outcome is not None else None
+        if (
+            unreachable is not None
+            and isinstance(failed, ServiceUnreachable)
+            and state.attempt_number >= unreachable
+        ):
+            self.reason = f"unreachable_attempts={unreachable}"
+            return True
         if state.attempt_number >= self.policy.max_attempts:
             self.reason = f"max_attempts={self.policy.max_attempts}"
             return True

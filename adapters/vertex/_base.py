@@ -168,7 +168,13 @@ class VertexModel(ExternalJobModel[ConfigT]):
         """Run one vendor call inside the error boundary (no retry here; callers wrap it in one)."""
         c = self.reach
         ctx = CallContext(
-            what, c.project, c.location, c.credentials.describe(), job_id=job_id, is_create=create
+            what,
+            c.project,
+            c.location,
+            c.credentials.describe(),
+            job_id=job_id,
+            is_create=create,
+            endpoint=c.api_endpoint or "",
         )
         with vertex_errors(ctx):
             return fn()

@@ -18,7 +18,8 @@
     google.auth TransportError / retryable refresh   -> TransientError
     other google.auth errors (refresh refused, or a
     401 with credentials that cannot refresh)        -> AuthError
-    requests: connect refused / connect timeout      -> TransientError      (the request was never sent)
+    requests: connect refused / no such host         -> ServiceUnreachable  (never sent; a TransientError)
+    requests: connect timeout                        -> TransientError      (the request was never sent)
     requests: read timeout / connection dropped      -> OutcomeUnknown on a create, TransientError otherwise
 """
 
@@ -37,6 +38,7 @@ from adapters._errors import (
     OutcomeUnknown,
     PermanentError,
     QuotaExceeded,
+    ServiceUnreachable,
     TransientError,
     VendorError,
 )
@@ -54,6 +56,7 @@ class CallContext:
     credentials: str
     job_id: str | None = None
     is_create: bool = False
+    endpoint: str = ""
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -158,9 +161,13 @@ def translate(exc: BaseException, ctx: CallContext) -> BaseException:
 
     import requests
 
-    if isinstance(exc, requests.exceptions.ConnectTimeout) or (
-        isinstance(exc, requests.exceptions.ConnectionError) and _never_sent(exc)
-    ):
+    if isinstance(exc, requests.exceptions.ConnectionError) and _never_sent(exc):
+        where = ctx.endpoint or f"{ctx.location}-aiplatform.googleapis.com"
+        return ServiceUnreachable(
+            f"cannot reach Vertex AI at {where} — is it running? ({ctx.what}: {_short_cause(exc)})",
+            vendor=VENDOR,
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
         return TransientError(f"Vertex AI {ctx.what}: cannot connect: {exc}", vendor=VENDOR)
     if isinstance(exc, requests.exceptions.RequestException | ConnectionError | TimeoutError):
         if ctx.is_create:
@@ -170,6 +177,19 @@ def translate(exc: BaseException, ctx: CallContext) -> BaseException:
             )
         return TransientError(f"Vertex AI {ctx.what}: connection failed: {exc}", vendor=VENDOR)
     return exc
+
+
+def _short_cause(exc: BaseException) -> str:
+    # urllib3's text names pools and object addresses; the user needs the reason only.
+    text = repr(exc)
+    for marker, said in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "no such host"),
+        ("NameResolutionError", "no such host"),
+    ):
+        if marker in text:
+            return said
+    return "cannot connect"
 
 
 def _never_sent(exc: BaseException) -> bool:

@@ -19,6 +19,7 @@ from adapters._errors import (
     OutcomeUnknown,
     PermanentError,
     QuotaExceeded,
+    ServiceUnreachable,
     TransientError,
     VendorError,
 )
@@ -117,7 +118,7 @@ DROPPED = requests.exceptions.ConnectionError("('Connection aborted.', RemoteDis
 @pytest.mark.parametrize(
     ("exc", "on_create", "elsewhere"),
     [
-        (REFUSED, TransientError, TransientError),  # never sent: safe to retry, even a create
+        (REFUSED, ServiceUnreachable, ServiceUnreachable),  # never sent (a TransientError): safe to retry
         (requests.exceptions.ConnectTimeout("connect timed out"), TransientError, TransientError),
         (DROPPED, OutcomeUnknown, TransientError),  # sent, answer lost: a create may have happened
         (requests.exceptions.ReadTimeout("read timed out"), OutcomeUnknown, TransientError),
@@ -179,6 +180,6 @@ def test_a_real_refused_connection_is_transient_and_retried(ws: Workspace, clock
         )
         train(model)
     # Nothing listens on 127.0.0.1:9 (discard): every attempt is refused, retried, then raised.
-    with pytest.raises(TransientError, match="cannot connect") as info:
+    with pytest.raises(TransientError, match=r"cannot reach Vertex AI at .* is it running") as info:
         model.refresh()
     assert getattr(info.value, "attempts", None) == 6 and len(clock.sleeps) == 5
