@@ -24,7 +24,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from ._results import public_url, result_of
-from ._trigger import JobferryJobTrigger
+from ._trigger import JobferryJobTrigger, apply_policies
 
 if TYPE_CHECKING:
     from adapters._external import ExternalJobModel
@@ -81,15 +81,7 @@ class _JobWaitOperator(BaseOperator):
         return self._finish(model, final, workspace, plugin_instance)
 
     def _apply_policies(self, model: ExternalJobModel[Any]) -> None:
-        from adapters._poll import PollPolicy
-
-        update: dict[str, Any] = {}
-        if self.poll:
-            update["poll"] = PollPolicy(**{**model.policies.poll.model_dump(), **self.poll})
-        if self.requests_per_minute is not None:
-            update["requests_per_minute"] = float(self.requests_per_minute)
-        if update:
-            model.policies = model.policies.model_copy(update=update)
+        apply_policies(model, self.poll, self.requests_per_minute)
 
     def _finish(
         self, model: ExternalJobModel[Any], status: JobStatus, workspace: str, plugin_instance: str

@@ -104,16 +104,9 @@ class JobferryJobTrigger(BaseTrigger):
         # Imported here, in a worker thread: the engine and the adapter (and its vendor SDK) are not
         # imported on the loop, nor when Airflow imports this module by classpath.
         from adapters._loading import load_job
-        from adapters._poll import PollPolicy
 
         model = load_job(self.workspace, self.plugin_instance, self.handle)
-        update: dict[str, Any] = {}
-        if self.poll:
-            update["poll"] = PollPolicy(**{**model.policies.poll.model_dump(), **self.poll})
-        if self.requests_per_minute is not None:
-            update["requests_per_minute"] = float(self.requests_per_minute)
-        if update:
-            model.policies = model.policies.model_copy(update=update)
+        apply_policies(model, self.poll, self.requests_per_minute)
         return model
 
     def _failure(self, status: str, message: str) -> TriggerEvent:
@@ -162,3 +155,16 @@ class JobferryJobTrigger(BaseTrigger):
                 "result": result,
             }
         )
+
+
+def apply_policies(model: Any, poll: dict[str, Any] | None, requests_per_minute: float | None) -> None:
+    """Set a task's poll and rate settings on a job model (policies are never saved in job.json)."""
+    from adapters._poll import PollPolicy
+
+    update: dict[str, Any] = {}
+    if poll:
+        update["poll"] = PollPolicy(**{**model.policies.poll.model_dump(), **poll})
+    if requests_per_minute is not None:
+        update["requests_per_minute"] = float(requests_per_minute)
+    if update:
+        model.policies = model.policies.model_copy(update=update)
