@@ -7,8 +7,7 @@ names (``ExternalJobModel``, ``JobStatus``, ``RetryPolicy``, ...) are loaded on 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from adapters._errors import (
     AuthError,
@@ -43,6 +42,7 @@ from checkpoint._errors import (
     WorkspaceError,
 )
 
+from ._lazy import lazy_exports
 from ._messages import (
     CamelModel,
     InvocableResponse,
@@ -103,17 +103,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'adapters' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 __all__ = [

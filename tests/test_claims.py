@@ -91,10 +91,13 @@ def test_a_loser_adopts_the_winners_job_once_it_is_released(tmp_path: Path) -> N
     mine = claims.take("jfwinner00000000000000000000000000", after=None)
     assert mine is not None
     loser = model_for(ws, "inst", race_config(jobs))
+    waiting = threading.Event()
+    loser.on_submission_wait = lambda text: waiting.set()  # called at each look at the held claim
     result: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: result.update(job=train(loser)))
     thread.start()
-    time.sleep(0.05)  # let the loser find the claim held (the assertion below does not depend on it)
+    assert waiting.wait(30)  # the loser found the claim held and is waiting, having created nothing
+    assert created_jobs(jobs) == []
     job = winner.submit_job(winner.job_spec(TrainPluginInput()), mine.submission_key)
     from adapters._submission import Intent, IntentStore
 
