@@ -59,7 +59,11 @@ class Policies(BaseModel):
     Attributes:
         retry: the retry policy of every vendor call.
         poll: the polling policy of ``wait`` / ``watch`` and of every wait on the vendor.
-        requests_per_minute: the vendor's quota for status calls, shared by every job in this process.
+        requests_per_minute: the vendor's resource-management quota (status calls, look-ups, creates),
+            shared by every job in this process.
+        submissions_per_minute: the vendor's quota for job and long-running-operation submissions
+            (creates, deploys, undeploys, deletes); a submission also counts as a resource-management
+            request, as on Vertex AI (60 a minute per project and region).
         predictions_per_minute: the vendor's quota for prediction requests.
         max_instances_per_request: the most instances one prediction request carries.
         max_request_bytes: the largest prediction request body.
@@ -72,6 +76,7 @@ class Policies(BaseModel):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     poll: PollPolicy = Field(default_factory=PollPolicy)
     requests_per_minute: float = Field(default=600.0, gt=0)
+    submissions_per_minute: float = Field(default=60.0, gt=0)
     predictions_per_minute: float = Field(default=30_000.0, gt=0)
     max_instances_per_request: int = Field(default=100, ge=1)
     max_request_bytes: int = Field(default=1_500_000, ge=1024)

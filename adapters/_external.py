@@ -355,8 +355,17 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
     # -- vendor calls, wrapped --------------------------------------------------------------------------
 
     def limiter(self, per_minute: float, kind: str) -> RateLimiter:
-        """The process-wide limiter of this vendor's ``kind`` quota (``"status"``, ``"predict"``)."""
+        """The process-wide limiter of this vendor's ``kind`` quota (``"status"``, ``"submit"``, ``"predict"``)."""
         return limiter_for((self.vendor, self.quota_key(), kind), per_minute, self.clock)
+
+    def take_submission(self) -> None:
+        """Wait for room in the vendor's submission quota (and its resource-management one) and take it.
+
+        Adapters call it right before each create / submit / LRO-starting request, retries included: the
+        vendor counts every attempt. Both limiters are the process-wide ones of :meth:`quota_key`.
+        """
+        self.limiter(self.policies.submissions_per_minute, "submit").acquire()
+        self.limiter(self.policies.requests_per_minute, "status").acquire()
 
     def call(self, fn: Callable[[], _T], what: str) -> _T:
         """One vendor call under the retry policy (transient errors retried, the rest raised).

@@ -185,13 +185,7 @@ class _AutoMLUnstructured(VertexPipelineModel[_UnstructuredConfigT]):
         return DEFINITION + f"automl_{self.family}_{objective}_1.0.0.yaml"
 
 
-class _ManagedServing(VertexServing):
-    def deploy_resources(self, machine_type: str, min_replicas: int, max_replicas: int) -> dict[str, Any]:
-        # AutoML image and text models are served on Google-managed machines.
-        return {"automaticResources": {"minReplicaCount": min_replicas, "maxReplicaCount": max_replicas}}
-
-
-class VertexAutoMLImage(_ManagedServing, _AutoMLUnstructured[VertexAutoMLImageConfig]):
+class VertexAutoMLImage(VertexServing, _AutoMLUnstructured[VertexAutoMLImageConfig]):
     """AutoML image classification / object detection on Vertex AI."""
 
     adapter_name: ClassVar[str] = "vertex-automl-image"
@@ -223,7 +217,7 @@ class VertexAutoMLImage(_ManagedServing, _AutoMLUnstructured[VertexAutoMLImageCo
         return inputs
 
 
-class VertexAutoMLText(_ManagedServing, _AutoMLUnstructured[VertexAutoMLTextConfig]):
+class VertexAutoMLText(VertexServing, _AutoMLUnstructured[VertexAutoMLTextConfig]):
     """AutoML text classification / extraction / sentiment on Vertex AI."""
 
     adapter_name: ClassVar[str] = "vertex-automl-text"

@@ -23,36 +23,46 @@ from .._external import ExternalJobModel
 from .._jobs import JobErrorInfo, JobState, JobStatus, StateTable
 from ._client import VertexClients, endpoint_problem, shared_clients
 from ._errors import CallContext, vertex_errors
+from ._labels import MAX_LABELS, label_key_problem, label_value_problem
 
 T = TypeVar("T")
 
 LABEL_KEY = "jobferry-key"
 LABEL_VERSION = "jobferry-version"
-_LABEL_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
-_LABEL_VALUE_RE = re.compile(r"[a-z0-9_-]{0,63}")
+#: Labels jobferry adds to every resource it creates (LABEL_KEY and LABEL_VERSION).
+_OWN_LABELS = 2
 
-# PipelineState and JobState share their numbering (REST.md); names are what the REST JSON carries.
-_COMMON = {
-    "UNSPECIFIED": JobState.UNKNOWN,
-    "QUEUED": JobState.QUEUED,
-    "PENDING": JobState.PENDING,
-    "RUNNING": JobState.RUNNING,
-    "SUCCEEDED": JobState.SUCCEEDED,
-    "FAILED": JobState.FAILED,
-    "CANCELLING": JobState.CANCELLING,
-    "CANCELLED": JobState.CANCELLED,
-    "PAUSED": JobState.PAUSED,
-}
-PIPELINE_STATES = StateTable({f"PIPELINE_STATE_{k}": v for k, v in _COMMON.items()})
-JOB_STATES = StateTable(
-    {f"JOB_STATE_{k}": v for k, v in _COMMON.items()}
-    | {
-        "JOB_STATE_EXPIRED": JobState.EXPIRED,
-        "JOB_STATE_UPDATING": JobState.RUNNING,
-        # Some items failed: not a success, and the outputs are incomplete.
-        "JOB_STATE_PARTIALLY_SUCCEEDED": JobState.FAILED,
-    }
-)
+# PipelineState and JobState share their numbering (REST.md), in this order: (name, what it means to us).
+# The REST JSON carries names; with ``enum-encoding=int`` (what the client asks for) the wire carries the
+# integers, so each table maps both. tests/vertex/test_states.py checks them against the installed enums.
+_COMMON = [
+    ("UNSPECIFIED", JobState.UNKNOWN),
+    ("QUEUED", JobState.QUEUED),
+    ("PENDING", JobState.PENDING),
+    ("RUNNING", JobState.RUNNING),
+    ("SUCCEEDED", JobState.SUCCEEDED),
+    ("FAILED", JobState.FAILED),
+    ("CANCELLING", JobState.CANCELLING),
+    ("CANCELLED", JobState.CANCELLED),
+    ("PAUSED", JobState.PAUSED),
+]
+_JOB_ONLY = [
+    ("EXPIRED", JobState.EXPIRED),
+    ("UPDATING", JobState.RUNNING),
+    # Some items failed: not a success, and the outputs are incomplete.
+    ("PARTIALLY_SUCCEEDED", JobState.FAILED),
+]
+
+
+def _state_table(prefix: str, states: list[tuple[str, JobState]]) -> StateTable:
+    """Each state by its name (``PREFIX_NAME``) and by its integer (its place in ``states``)."""
+    table: dict[str | int, JobState] = {f"{prefix}{name}": state for name, state in states}
+    table.update({number: state for number, (_, state) in enumerate(states)})
+    return StateTable(table)
+
+
+PIPELINE_STATES = _state_table("PIPELINE_STATE_", _COMMON)
+JOB_STATES = _state_table("JOB_STATE_", _COMMON + _JOB_ONLY)
 
 
 def label_filter(submission_key: str) -> str:
@@ -123,18 +133,16 @@ class VertexConfig(VertexConnection, ExternalJobConfig):
     @field_validator("labels")
     @classmethod
     def _valid_labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        if len(labels) > 60:
-            raise ValueError(f"{len(labels)} labels given; Vertex allows 64 and jobferry adds 2")
+        if len(labels) > MAX_LABELS - _OWN_LABELS:
+            raise ValueError(
+                f"{len(labels)} labels given; Vertex allows {MAX_LABELS} and jobferry adds {_OWN_LABELS}"
+            )
         for key, value in labels.items():
-            if not _LABEL_RE.fullmatch(key):
-                raise ValueError(
-                    f"label key {key!r} must start with a lowercase letter and hold at most 63 lowercase "
-                    "letters, digits, '_' or '-'"
-                )
-            if not _LABEL_VALUE_RE.fullmatch(value):
-                raise ValueError(
-                    f"label value {value!r} must be at most 63 lowercase letters, digits, '_' or '-'"
-                )
+            if key in (LABEL_KEY, LABEL_VERSION):
+                raise ValueError(f"label key {key!r} is jobferry's own; choose another key")
+            problem = label_key_problem(key) or label_value_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
         return labels
 
 
@@ -164,8 +172,23 @@ class VertexModel(ExternalJobModel[ConfigT]):
     def quota_key(self) -> str:
         return f"{self.reach.project}/{self.reach.location}"
 
-    def guard(self, what: str, fn: Callable[[], T], *, job_id: str | None = None, create: bool = False) -> T:
-        """Run one vendor call inside the error boundary (no retry here; callers wrap it in one)."""
+    def guard(
+        self,
+        what: str,
+        fn: Callable[[], T],
+        *,
+        job_id: str | None = None,
+        create: bool = False,
+        submits: bool | None = None,
+    ) -> T:
+        """Run one vendor call inside the error boundary (no retry here; callers wrap it in one).
+
+        ``create``: a lost response leaves the outcome unknown (OutcomeUnknown). ``submits`` (default:
+        ``create``): the call is a job or LRO submission, drawn from Vertex's 60-a-minute submission quota
+        as well as the resource-management one (:meth:`take_submission`).
+        """
+        if create if submits is None else submits:
+            self.take_submission()
         c = self.reach
         ctx = CallContext(
             what,

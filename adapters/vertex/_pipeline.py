@@ -174,7 +174,9 @@ class VertexPipelineModel(VertexJobModel[PipelineConfigT]):
             configs = [{"gcsSource": {"uris": sources}, "importSchemaUri": schema}]
             request = to_message(self.vertex.v1.ImportDataRequest, {"name": name, "importConfigs": configs})
             operation = self.call(
-                lambda: self.guard("import data", lambda: self.vertex.datasets.import_data(request=request)),
+                lambda: self.guard(
+                    "import data", lambda: self.vertex.datasets.import_data(request=request), submits=True
+                ),
                 "import data",
             )
             self.wait_operation(operation, "import data")

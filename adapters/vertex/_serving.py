@@ -18,6 +18,7 @@ from .._jobs import JobRef
 from .._serving import OnlinePredictions
 from ._base import LABEL_KEY, VertexModel
 from ._client import to_json_dict, to_message, wire_size
+from ._traffic import split_for_deploy, split_for_undeploy
 
 if TYPE_CHECKING:
     _Base = VertexModel[Any]
@@ -46,18 +47,47 @@ def endpoint_id_for(submission_key: str, model: str) -> str:
     return f"jf-{digest[:32]}"
 
 
+#: ``Model.supportedDeploymentResourcesTypes`` values (the enum's names; the client may send integers).
+_DEDICATED = "DEDICATED_RESOURCES"
+_AUTOMATIC = "AUTOMATIC_RESOURCES"
+
+
 class VertexServing(OnlinePredictions, _Base):
     """Deploy / undeploy / ``run`` for a Vertex model adapter (mix in before the adapter's base)."""
 
-    def deploy_resources(self, machine_type: str, min_replicas: int, max_replicas: int) -> dict[str, Any]:
-        """How the model is served (dedicated machines; AutoML image/text models override)."""
-        return {
-            "dedicatedResources": {
-                "machineSpec": {"machineType": machine_type},
-                "minReplicaCount": min_replicas,
-                "maxReplicaCount": max_replicas,
+    def deployment_types(self, model: str) -> list[str]:
+        """The trained model's ``supportedDeploymentResourcesTypes``, by name (one read of the model)."""
+        models = self.vertex.models
+        found = self.call(lambda: self.guard("get model", lambda: models.get_model(name=model)), "get model")
+        return [getattr(t, "name", str(t)) for t in found.supported_deployment_resources_types]
+
+    def deploy_resources(
+        self, model: str, machine_type: str, min_replicas: int, max_replicas: int
+    ) -> dict[str, Any]:
+        """How the model is served, as the model declares it (``supportedDeploymentResourcesTypes``).
+
+        Dedicated machines (``machine_type``) when it lists DEDICATED_RESOURCES, Google-managed ones
+        otherwise when it lists AUTOMATIC_RESOURCES; a model that lists neither cannot be deployed (Vertex:
+        no types listed means no endpoint and no online predictions) and is refused here, before any
+        endpoint is created.
+        """
+        types = self.deployment_types(model)
+        if _DEDICATED in types:
+            return {
+                "dedicatedResources": {
+                    "machineSpec": {"machineType": machine_type},
+                    "minReplicaCount": min_replicas,
+                    "maxReplicaCount": max_replicas,
+                }
             }
-        }
+        if _AUTOMATIC in types:
+            return {"automaticResources": {"minReplicaCount": min_replicas, "maxReplicaCount": max_replicas}}
+        listed = ", ".join(types) if types else "none"
+        raise SpecError(
+            f"Vertex AI model {model} cannot be deployed to an endpoint: its "
+            f"supportedDeploymentResourcesTypes lists {listed} (jobferry deploys with "
+            f"{_DEDICATED} or {_AUTOMATIC}); use batch_predict() instead"
+        )
 
     def _get_endpoint(self, name: str) -> Any:
         endpoints = self.vertex.endpoints
@@ -75,8 +105,13 @@ class VertexServing(OnlinePredictions, _Base):
     ) -> str:
         """Deploy the trained model to ``endpoint`` (created, exactly once, when not given).
 
-        Returns the endpoint's resource name. Deploying a model already deployed there reuses it.
+        ``traffic_percentage`` is the share of the endpoint's traffic the model gets; the models already
+        there keep the rest, rescaled in proportion to what they carry, so that the split adds up to 100
+        as Vertex requires. A new endpoint takes the model at 100%. Returns the endpoint's resource name.
+        Deploying a model already deployed there reuses it.
         """
+        if isinstance(traffic_percentage, bool) or not isinstance(traffic_percentage, int):
+            raise SpecError(f"traffic_percentage must be an integer 0..100, got {traffic_percentage!r}")
         if not 0 <= traffic_percentage <= 100:
             raise SpecError(f"traffic_percentage must be 0..100, got {traffic_percentage!r}")
         if not 1 <= min_replica_count <= max_replica_count:
@@ -85,11 +120,26 @@ class VertexServing(OnlinePredictions, _Base):
                 f"got {min_replica_count!r}, {max_replica_count!r}"
             )
         model = self.model_resource_name()
-        endpoint_name = endpoint or self.job.resources.get("endpoint") or self._endpoint_for_job(model)
-        for deployed in self._get_endpoint(endpoint_name).deployed_models:
+        given = endpoint or self.job.resources.get("endpoint")
+        if given is None and traffic_percentage != 100:
+            raise SpecError(
+                f"traffic_percentage={traffic_percentage} needs an endpoint with other models serving; a new "
+                "endpoint takes the model at 100% (traffic_percentage=100), or give endpoint=..."
+            )
+        # Read before any write: a model that declares no deployment is refused with no endpoint made.
+        resources = self.deploy_resources(model, machine_type, min_replica_count, max_replica_count)
+        endpoint_name = given or self._endpoint_for_job(model)
+        current = self._get_endpoint(endpoint_name)
+        for deployed in current.deployed_models:
             if deployed.model == model:
                 self.update_job(model=model, endpoint=endpoint_name, deployed_model_id=deployed.id)
                 return endpoint_name
+        split = split_for_deploy(
+            dict(current.traffic_split),
+            [str(d.id) for d in current.deployed_models],
+            traffic_percentage,
+            endpoint_name,
+        )
         key = (self.record.submission_key if self.record else None) or model
         deployed_id = deployed_model_id_for(key, model, endpoint_name)
         body = {
@@ -98,11 +148,11 @@ class VertexServing(OnlinePredictions, _Base):
             "id": deployed_id,
             "model": model,
             "displayName": self.display_name(key),
-            **self.deploy_resources(machine_type, min_replica_count, max_replica_count),
+            **resources,
         }
         request = to_message(
             self.vertex.v1.DeployModelRequest,
-            {"endpoint": endpoint_name, "deployedModel": body, "trafficSplit": {"0": traffic_percentage}},
+            {"endpoint": endpoint_name, "deployedModel": body, "trafficSplit": split},
         )
 
         def attempt() -> Any:
@@ -188,21 +238,78 @@ class VertexServing(OnlinePredictions, _Base):
             )
         return str(found.name)
 
-    def undeploy(self) -> None:
-        """Undeploy the model from its endpoint (the endpoint itself is kept)."""
+    def undeploy(self, *, delete_endpoint: bool = False) -> None:
+        """Undeploy the model from its endpoint; with ``delete_endpoint``, then delete the endpoint too.
+
+        On an endpoint shared with other models, the model's traffic is handed to them first (in the
+        undeploy request, in proportion to what they carry), as Vertex requires. ``delete_endpoint`` deletes
+        only an endpoint jobferry created for this job (it carries the job's submission key) that nothing
+        else is deployed on; otherwise it is refused before anything is undeployed. Calling it again after
+        an undeploy (``deployed_model_id`` gone, the endpoint still recorded) deletes the endpoint.
+        """
         endpoint = self.job.resources.get("endpoint")
         deployed = self.job.resources.get("deployed_model_id")
-        if not endpoint or not deployed:
+        if not endpoint or not (deployed or delete_endpoint):
             raise JobferryError(f"job {self.job.job_id} is not deployed; call deploy() first")
-        operation = self.call(
-            lambda: self.guard(
+        try:
+            current = self._get_endpoint(endpoint)
+        except PermanentError as exc:
+            if exc.code != 404 or not delete_endpoint:
+                raise
+            self.update_job(endpoint=None, deployed_model_id=None)  # deleted already (a lost response)
+            return
+        others = [str(d.id) for d in current.deployed_models if str(d.id) != deployed]
+        if delete_endpoint:
+            self._check_deletable(current, others)
+        if deployed and any(str(d.id) == deployed for d in current.deployed_models):
+            body: dict[str, Any] = {"endpoint": endpoint, "deployedModelId": deployed}
+            if others:
+                body["trafficSplit"] = split_for_undeploy(dict(current.traffic_split), others)
+            request = to_message(self.vertex.v1.UndeployModelRequest, body)
+            operation = self.call(
+                lambda: self.guard(
+                    "undeploy model",
+                    lambda: self.vertex.endpoints.undeploy_model(request=request),
+                    submits=True,
+                ),
                 "undeploy model",
-                lambda: self.vertex.endpoints.undeploy_model(endpoint=endpoint, deployed_model_id=deployed),
-            ),
-            "undeploy model",
-        )
-        self.wait_operation(operation, "undeploy model")
+            )
+            self.wait_operation(operation, "undeploy model")
         self.update_job(deployed_model_id=None)
+        if delete_endpoint:
+            self._delete_endpoint(endpoint)
+            self.update_job(endpoint=None)
+
+    def _check_deletable(self, current: Any, others: list[str]) -> None:
+        """Refuse (SpecError) to delete an endpoint jobferry did not create for this job, or a shared one."""
+        key = self.record.submission_key if self.record else None
+        owner = current.labels.get(LABEL_KEY, "")
+        if not key or owner != key:
+            raise SpecError(
+                f"will not delete endpoint {current.name}: jobferry did not create it for this job (its "
+                f"{LABEL_KEY} label is {owner!r}); undeploy without delete_endpoint, and delete it yourself"
+            )
+        if others:
+            raise SpecError(
+                f"will not delete endpoint {current.name}: other models are deployed on it "
+                f"({', '.join(others)}); undeploy them first, or undeploy without delete_endpoint"
+            )
+
+    def _delete_endpoint(self, name: str) -> None:
+        """Delete an endpoint (an LRO); one already gone (a retry after a lost response) counts as done."""
+
+        def attempt() -> Any:
+            try:
+                delete = self.vertex.endpoints.delete_endpoint
+                return self.guard("delete endpoint", lambda: delete(name=name), submits=True)
+            except PermanentError as exc:
+                if exc.code == 404:
+                    return None
+                raise
+
+        operation = self.call(attempt, "delete endpoint")
+        if operation is not None:
+            self.wait_operation(operation, "delete endpoint")
 
     # -- online predictions ------------------------------------------------------------------------------
 

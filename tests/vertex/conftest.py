@@ -101,6 +101,8 @@ class FakeVertex:
         self.pipelines: dict[str, Json] = {}
         self.datasets: dict[str, Json] = {}
         self.endpoints: dict[str, Json] = {}
+        #: Trained models (put there by :meth:`succeed`), with the deployment types Vertex lists for them.
+        self.models: dict[str, Json] = {}
         self.operations: dict[str, Json] = {}
         self._op_results: dict[str, Json] = {}
         self._op_remaining: dict[str, int] = {}
@@ -176,6 +178,8 @@ class FakeVertex:
     def succeed(self, name: str, model_id: str = "555") -> str:
         """Mark a pipeline SUCCEEDED with an uploaded model; return the model's name."""
         model = f"{PARENT}/models/{model_id}"
+        definition = str(self.pipelines[name].get("trainingTaskDefinition", ""))
+        self.models[model] = {"name": model, "supportedDeploymentResourcesTypes": deployment_types(definition)}
         self.pipelines[name]["state"] = 4
         self.pipelines[name]["modelToUpload"] = {
             **self.pipelines[name].get("modelToUpload", {}),
@@ -226,7 +230,12 @@ class FakeVertex:
         rest = path[len(prefix) :]
         collection, _, tail = rest.partition("/")
         rid, _, verb = tail.partition(":")
-        store = {"trainingPipelines": self.pipelines, "datasets": self.datasets, "endpoints": self.endpoints}
+        store = {
+            "trainingPipelines": self.pipelines,
+            "datasets": self.datasets,
+            "endpoints": self.endpoints,
+            "models": self.models,
+        }
         if collection not in store:
             return 404, _error(404, f"unknown collection {collection}")
         items = store[collection]
@@ -252,6 +261,9 @@ class FakeVertex:
             if any(d["id"] == deployed["id"] for d in items[name].get("deployedModels", [])):
                 return 409, _error(409, f"DeployedModel {deployed['id']} already exists")
             items[name].setdefault("deployedModels", []).append(deployed)
+            if body.get("trafficSplit"):
+                split = {(deployed["id"] if k == "0" else k): v for k, v in body["trafficSplit"].items()}
+                items[name]["trafficSplit"] = split
             return 200, self._new_operation(
                 name, {"@type": TYPE + "DeployModelResponse", "deployedModel": deployed}
             )
@@ -260,7 +272,13 @@ class FakeVertex:
             items[name]["deployedModels"] = [
                 d for d in items[name].get("deployedModels", []) if d["id"] != gone
             ]
+            split = dict(body.get("trafficSplit") or items[name].get("trafficSplit") or {})
+            split.pop(gone, None)
+            items[name]["trafficSplit"] = split
             return 200, self._new_operation(name, {"@type": TYPE + "UndeployModelResponse"})
+        if method == "DELETE" and not verb:
+            del items[name]
+            return 200, self._new_operation(name, {"@type": "type.googleapis.com/google.protobuf.Empty"})
         if method == "POST" and verb == "predict":
             predictions = [self.predict(i) for i in body["instances"]]
             return 200, {"predictions": predictions, "deployedModelId": "1"}
@@ -391,6 +409,18 @@ def labels_of(model: VertexModel[Any]) -> dict[str, str]:
 
 
 # -- the AutoML families, with what each must send ---------------------------------------------------------
+
+
+def deployment_types(definition: str) -> list[str]:
+    """``supportedDeploymentResourcesTypes`` of a model trained by ``definition``, as Vertex lists them:
+    tabular and forecasting models on dedicated machines, image and text on automatic resources, video on
+    none (batch prediction only); custom models on dedicated machines."""
+    family = definition.rsplit("/", 1)[-1]
+    if family.startswith(("automl_image", "automl_text")):
+        return ["AUTOMATIC_RESOURCES"]
+    if family.startswith("automl_video"):
+        return []
+    return ["DEDICATED_RESOURCES"]
 
 
 @dataclass(frozen=True)

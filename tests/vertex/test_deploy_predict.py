@@ -149,14 +149,16 @@ def test_a_lost_deploy_response_deploys_once(
 def test_an_explicit_endpoint_is_used_as_is(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
     model = succeeded(TABULAR, fake, ws, clock)
     mine = f"{PARENT}/endpoints/4"
-    fake.endpoints[mine] = {"name": mine}
+    theirs = {"id": "77", "model": f"{PARENT}/models/9"}
+    fake.endpoints[mine] = {"name": mine, "deployedModels": [theirs], "trafficSplit": {"77": 100}}
     assert model.deploy(endpoint=mine, traffic_percentage=30) == mine
     (op,) = fake.operations
     assert fake.writes() == ["POST /endpoints/4:deployModel"]  # no lookup by label, no endpoint created
     assert not fake.of("GET", r"/endpoints$") and fake.operations[op]["done"]
     (deploy,) = fake.of("POST", r":deployModel$")
-    assert deploy.body["trafficSplit"] == {"0": 30}
-    assert len(fake.endpoints[mine]["deployedModels"]) == 1
+    # Vertex wants a split that adds up to 100: the model already there keeps the other 70%.
+    assert deploy.body["trafficSplit"] == {"0": 30, "77": 70}
+    assert len(fake.endpoints[mine]["deployedModels"]) == 2
 
 
 def test_redeploy_reuses_the_deployed_model(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:

@@ -20,6 +20,32 @@ from ._wire import ApiError, invalid, not_found, precondition
 ENDPOINT_ID = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[1-9][0-9]{0,8}")
 
 
+def check_traffic_split(split: Any, known: set[str], endpoint: str, *, new_model: bool) -> dict[str, int]:
+    """A request's ``trafficSplit`` as ``{id: percent}`` if Vertex would take it; else 400 INVALID_ARGUMENT.
+
+    Keys are DeployedModel IDs on ``endpoint`` (and ``"0"``, the model being deployed, when
+    ``new_model``); values are percentages 0..100 that must add up to 100 (the request fields' documentation).
+    """
+    if not isinstance(split, dict):
+        raise invalid("trafficSplit must be a map of DeployedModel IDs to percentages")
+    out: dict[str, int] = {}
+    for key, value in split.items():
+        if not (new_model and key == "0") and key not in known:
+            raise invalid(
+                f"trafficSplit names DeployedModel {key!r}, which is not deployed on {endpoint}"
+                + (' (use "0" for the model being deployed)' if new_model else "")
+            )
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+            raise invalid(f"trafficSplit[{key!r}] must be a percentage 0..100, got {value!r}")
+        percent = int(value)
+        if percent > 100:
+            raise invalid(f"trafficSplit[{key!r}] must be a percentage 0..100, got {value!r}")
+        out[key] = percent
+    if sum(out.values()) != 100:
+        raise invalid(f"trafficSplit must add up to 100, got {sum(out.values())} ({out})")
+    return out
+
+
 def already_exists(name: str) -> ApiError:
     """A 409 ALREADY_EXISTS for a create whose resource name is taken."""
     return ApiError(409, f'The resource "{name}" already exists.')
@@ -121,8 +147,12 @@ class Endpoints:
             taken = {d.id for d in self.deployed[key]} | self._deploying[key]
             if deployed_id in taken:
                 raise ApiError(409, f"DeployedModel with ID {deployed_id} already exists on {key}.")
+            # Vertex: a non-empty split overwrites the endpoint's; it must add up to 100 and name only
+            # the new model ("0") and models deployed there. An empty one leaves the split as it is.
+            known = {d.id for d in self.deployed[key]}
+            given = body.get("trafficSplit")
+            split = check_traffic_split(given, known, key, new_model=True) if given else None
             self._deploying[key].add(deployed_id)
-            split = body.get("trafficSplit")
 
             def apply(t: float) -> dict[str, Any]:
                 self._deploying[key].discard(deployed_id)
@@ -134,9 +164,7 @@ class Endpoints:
                 self.deployed[key].append(Deployed(deployed_id, model, doc))
                 endpoint_doc = self.docs[key]
                 if split:
-                    endpoint_doc["trafficSplit"] = {
-                        (deployed_id if k == "0" else k): int(v) for k, v in split.items()
-                    }
+                    endpoint_doc["trafficSplit"] = {(deployed_id if k == "0" else k): v for k, v in split.items()}
                 elif not endpoint_doc.get("trafficSplit"):
                     endpoint_doc["trafficSplit"] = {deployed_id: 100}
                 endpoint_doc["updateTime"] = self._rt.wall(t)
@@ -146,26 +174,37 @@ class Endpoints:
             return self._operations.start(key, "DeployModelOperationMetadata", seconds, apply)
 
     def undeploy_model(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Starts undeploying a model from an endpoint."""
+        """Starts undeploying a model from an endpoint.
+
+        As on Vertex, a model is undeployed only if it carries no traffic, or if the request's
+        ``trafficSplit`` (which then replaces the endpoint's, adding up to 100 over the models that stay)
+        takes its traffic away; the last model of an endpoint goes in any case, leaving the split empty.
+        """
         self._rt.settle()
         deployed_id = str(body.get("deployedModelId") or "")
         with self._rt.lock:
             key = self._find(endpoint)
-            if not any(d.id == deployed_id for d in self.deployed[key]):
+            ids = {d.id for d in self.deployed[key]}
+            if deployed_id not in ids:
                 raise not_found(f"{key}/deployedModels/{deployed_id}")
-            split = body.get("trafficSplit")
+            given = body.get("trafficSplit")
+            current = {k: int(v) for k, v in (self.docs[key].get("trafficSplit") or {}).items()}
+            split = check_traffic_split(given, ids, key, new_model=False) if given else None
+            staying = ids - {deployed_id}
+            if staying and (split if split is not None else current).get(deployed_id, 0):
+                share = (split if split is not None else current)[deployed_id]
+                raise precondition(
+                    f"DeployedModel {deployed_id} has {share}% of the traffic of {key}; set trafficSplit "
+                    "to move it to the other deployed models before undeploying it."
+                )
 
             def apply(t: float) -> dict[str, Any]:
                 self.deployed[key] = [d for d in self.deployed.get(key, []) if d.id != deployed_id]
                 endpoint_doc = self.docs.get(key)
                 if endpoint_doc is not None:
-                    remaining = {
-                        k: int(v) for k, v in (split or endpoint_doc.get("trafficSplit") or {}).items()
-                    }
+                    remaining = dict(split if split is not None else endpoint_doc.get("trafficSplit") or {})
                     remaining.pop(deployed_id, None)
-                    if len(self.deployed[key]) == 1:
-                        remaining = {self.deployed[key][0].id: 100}
-                    endpoint_doc["trafficSplit"] = remaining
+                    endpoint_doc["trafficSplit"] = remaining if self.deployed[key] else {}
                     endpoint_doc["updateTime"] = self._rt.wall(t)
                 return {"@type": TYPE_PREFIX + "UndeployModelResponse"}
 
