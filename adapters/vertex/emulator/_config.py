@@ -22,8 +22,30 @@ FAMILIES = (
     "batch_prediction",
 )
 
-#: Methods that create a job; they also count against the job-creation quota.
-JOB_CREATIONS = frozenset({"CreateTrainingPipeline", "CreateCustomJob", "CreateBatchPredictionJob"})
+#: Job and long-running-operation submissions: they count against Vertex's separate submission quota
+#: (60 a minute per project and region) as well as the resource-management one. Creates of the newer job
+#: kinds are listed too, so that they are counted as soon as the emulator serves them.
+JOB_CREATIONS = frozenset(
+    {
+        "CreateTrainingPipeline",
+        "CreateCustomJob",
+        "CreateBatchPredictionJob",
+        "CreateHyperparameterTuningJob",
+        "CreatePipelineJob",
+        "CreateTuningJob",
+        "CreateDataset",
+        "ImportData",
+        "CreateEndpoint",
+        "DeployModel",
+        "UndeployModel",
+        "DeleteDataset",
+        "DeleteEndpoint",
+        "DeleteModel",
+        "DeleteTrainingPipeline",
+        "DeleteCustomJob",
+        "DeleteBatchPredictionJob",
+    }
+)
 
 #: Methods that count against the online-prediction quota instead of the resource-management one.
 PREDICTIONS = frozenset({"Predict"})
@@ -96,7 +118,13 @@ class FaultSpec(BaseModel):
 
 
 class Quotas(BaseModel):
-    """Requests allowed per project per window (None: unlimited); the defaults are Vertex's."""
+    """Requests allowed per project per window (None: unlimited); the defaults are Vertex's.
+
+    Attributes:
+        resource_management: every request but predictions (get, list, create, delete, ...).
+        job_creation: job and long-running-operation submissions (:data:`JOB_CREATIONS`), on top.
+        online_prediction: prediction requests.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

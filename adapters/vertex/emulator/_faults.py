@@ -107,7 +107,7 @@ class QuotaTracker:
             return [("online_prediction_requests", self.quotas.online_prediction)]
         buckets = [("resource_management_requests", self.quotas.resource_management)]
         if method in JOB_CREATIONS:
-            buckets.append(("job_creation_requests", self.quotas.job_creation))
+            buckets.append(("job_or_lro_submission_requests", self.quotas.job_creation))
         return buckets
 
     def admit(self, project: str, method: str) -> None:
