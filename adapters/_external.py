@@ -355,7 +355,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
     # -- vendor calls, wrapped --------------------------------------------------------------------------
 
     def limiter(self, per_minute: float, kind: str) -> RateLimiter:
-        """The process-wide limiter of this vendor's ``kind`` quota (``"status"``, ``"submit"``, ``"predict"``)."""
+        """The process-wide limiter of a quota of this vendor: ``"status"``, ``"submit"`` or ``"predict"``."""
         return limiter_for((self.vendor, self.quota_key(), kind), per_minute, self.clock)
 
     def take_submission(self) -> None:

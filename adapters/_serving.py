@@ -50,8 +50,8 @@ class Serving(Predicting, Protocol):
         """Deploy the trained model; return where it serves."""
         ...
 
-    def undeploy(self) -> None:
-        """Undeploy what :meth:`deploy` deployed."""
+    def undeploy(self, *args: Any, **kwargs: Any) -> None:
+        """Undeploy what :meth:`deploy` deployed (Vertex: ``delete_endpoint=True`` deletes its endpoint)."""
         ...
 
 

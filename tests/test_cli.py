@@ -404,8 +404,8 @@ class _Deployments:
             _set_resources(model, {"model": "models/m1", "endpoint": endpoint, "deployed_model_id": "d1"})
             return str(endpoint)
 
-        def undeploy(model: FakeCliModel) -> None:
-            calls.append(("undeploy", {}, model.policies.poll))
+        def undeploy(model: FakeCliModel, **options: Any) -> None:
+            calls.append(("undeploy", options, model.policies.poll))
             _set_resources(model, {"model": "models/m1", "endpoint": model.job.resources["endpoint"]})
 
         monkeypatch.setattr(FakeCliModel, "deploy", deploy, raising=False)
@@ -486,13 +486,19 @@ def test_deploy_and_undeploy(cli: Cli, deployments: _Deployments) -> None:
         "deployedModelId": "d1",
         "model": "models/m1",
         "undeployed": True,
+        "endpointDeleted": False,
     }
     assert deployments.calls[-1][0] == "undeploy" and deployments.calls[-1][2].maximum == 1
+    assert deployments.calls[-1][1] == {}
     record = read_job_record(cli.ws, "fruit-fake")
     assert record.job is not None and "deployed_model_id" not in record.job.resources
     code, out, err = cli("undeploy", "fruit-fake", "-w", str(cli.ws))
     assert code == 0, err
     assert out == "undeployed model - from endpoint endpoints/mine (the endpoint is kept)\n"
+    code, out, err = cli("undeploy", "fruit-fake", "-w", str(cli.ws), "--delete-endpoint")
+    assert code == 0, err
+    assert deployments.calls[-1][:2] == ("undeploy", {"delete_endpoint": True})
+    assert out == "undeployed model - from endpoint endpoints/mine (the endpoint is deleted)\n"
 
 
 @pytest.mark.parametrize(

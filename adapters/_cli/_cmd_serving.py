@@ -79,10 +79,14 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
-    """Undeploy a job's model from its endpoint (the endpoint itself is kept)."""
+    """Undeploy a job's model from its endpoint; with --delete-endpoint, delete the endpoint too."""
     model = _load_deployable(args, "undeploy")
     before = dict(_job_of(model).resources)
-    model.undeploy()
+    delete = bool(getattr(args, "delete_endpoint", False))
+    if delete:
+        model.undeploy(delete_endpoint=True)
+    else:
+        model.undeploy()
     endpoint = before.get("endpoint")
     deployed = before.get("deployed_model_id")
     if out.json_mode:
@@ -93,10 +97,12 @@ def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
                 "deployedModelId": deployed,
                 "model": before.get("model"),
                 "undeployed": True,
+                "endpointDeleted": delete,
             }
         )
     else:
-        out.line(f"undeployed model {deployed or '-'} from endpoint {endpoint or '-'} (the endpoint is kept)")
+        fate = "deleted" if delete else "kept"
+        out.line(f"undeployed model {deployed or '-'} from endpoint {endpoint or '-'} (the endpoint is {fate})")
     return EXIT_OK
 
 

@@ -182,10 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "undeploy",
         cmd_undeploy,
-        "undeploy a job's model from its endpoint (the endpoint is kept)",
+        "undeploy a job's model from its endpoint (kept unless --delete-endpoint)",
         [common, as_json, handle, poll],
     )
     p.add_argument("instance", metavar="INSTANCE")
+    p.add_argument(
+        "--delete-endpoint",
+        action="store_true",
+        help="then delete the endpoint, if jobferry created it for this job and nothing else is deployed "
+        "on it (refused otherwise, before anything is undeployed)",
+    )
 
     p = add(
         "predict", cmd_predict, "predict with a trained job: JSONL or CSV in, JSONL out", [common, handle]

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
-from adapters._errors import JobTimeout, OutcomeUnknown, TransientError
+from adapters._errors import JobTimeout, OutcomeUnknown, PermanentError, TransientError
 from checkpoint._errors import JobferryError
 
 from .._connection import Connection, ExternalJobConfig
@@ -256,6 +256,24 @@ class VertexModel(ExternalJobModel[ConfigT]):
         except JobTimeout as exc:
             raise JobTimeout(f"{exc} (operation_timeout={timeout:g}); it goes on at Vertex AI") from None
         return self.guard(what, lambda: operation.result(timeout=self.reach.call_timeout))
+
+    def delete_once(self, what: str, delete: Callable[[], Any]) -> None:
+        """Delete a resource (an LRO, a submission) and wait for it; one already gone counts as deleted.
+
+        A retry after a lost response finds the resource gone (404): that is the outcome we wanted.
+        """
+
+        def attempt() -> Any:
+            try:
+                return self.guard(f"delete {what}", delete, submits=True)
+            except PermanentError as exc:
+                if exc.code == 404:
+                    return None
+                raise
+
+        operation = self.call(attempt, f"delete {what}")
+        if operation is not None:
+            self.wait_operation(operation, f"delete {what}")
 
     def create_once(self, what: str, find: Callable[[], Any], create: Callable[[], Any]) -> tuple[Any, bool]:
         """Find a labelled resource, or create it (an LRO) exactly once; return it and whether it existed.

@@ -40,7 +40,7 @@ def _text_problem(kind: str, text: str) -> str | None:
 
 
 def label_value_problem(value: object) -> str | None:
-    """Why ``value`` is not a label value (a string of at most 64 allowed codepoints, maybe empty), or None."""
+    """Why ``value`` is not a label value (at most 64 allowed codepoints, maybe none), or None."""
     if not isinstance(value, str):
         return f"label value {value!r} must be a string"
     return _text_problem("value", value)

@@ -182,6 +182,30 @@ class VertexPipelineModel(VertexJobModel[PipelineConfigT]):
             self.wait_operation(operation, "import data")
         return name
 
+    def delete_datasets(self) -> list[str]:
+        """Delete the datasets jobferry created for this job, so that nothing is left billing; their names.
+
+        Only datasets labelled with this job's submission key are deleted (those of earlier attempts
+        too): a dataset given in ``config.dataset`` was not created by jobferry and is never touched.
+        Deleting twice is harmless (one already gone counts as deleted). Vertex refuses to delete a dataset
+        a running pipeline still reads; do it once the job has ended.
+        """
+        key = self.record.submission_key if self.record else None
+        if not key:
+            raise JobferryError(f"{type(self).__name__} has no submitted job: there is nothing to delete")
+        datasets = self.vertex.datasets
+        request = labelled(self.vertex.parent, key)
+
+        def listed() -> list[str]:
+            return [str(d.name) for d in datasets.list_datasets(request=request)]
+
+        found: list[str] = self.call(lambda: self.guard("list datasets", listed), "list datasets")
+        for name in found:
+            self.delete_once("dataset", lambda name=name: datasets.delete_dataset(name=name))
+        if self.job.resources.get("dataset") in found:
+            self.update_job(dataset=None)
+        return found
+
     # -- the pipeline ----------------------------------------------------------------------------------------
 
     def input_data_config(self, dataset: str) -> dict[str, Any]:

@@ -277,7 +277,7 @@ class VertexServing(OnlinePredictions, _Base):
             self.wait_operation(operation, "undeploy model")
         self.update_job(deployed_model_id=None)
         if delete_endpoint:
-            self._delete_endpoint(endpoint)
+            self.delete_once("endpoint", lambda: self.vertex.endpoints.delete_endpoint(name=endpoint))
             self.update_job(endpoint=None)
 
     def _check_deletable(self, current: Any, others: list[str]) -> None:
@@ -294,22 +294,6 @@ class VertexServing(OnlinePredictions, _Base):
                 f"will not delete endpoint {current.name}: other models are deployed on it "
                 f"({', '.join(others)}); undeploy them first, or undeploy without delete_endpoint"
             )
-
-    def _delete_endpoint(self, name: str) -> None:
-        """Delete an endpoint (an LRO); one already gone (a retry after a lost response) counts as done."""
-
-        def attempt() -> Any:
-            try:
-                delete = self.vertex.endpoints.delete_endpoint
-                return self.guard("delete endpoint", lambda: delete(name=name), submits=True)
-            except PermanentError as exc:
-                if exc.code == 404:
-                    return None
-                raise
-
-        operation = self.call(attempt, "delete endpoint")
-        if operation is not None:
-            self.wait_operation(operation, "delete endpoint")
 
     # -- online predictions ------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ def _status(error: exceptions.GoogleAPICallError) -> str:
 
 @pytest.fixture
 def served(emu: VertexEmulator, clients: Clients, clock: FakeClock) -> tuple[Clients, str, str, str]:
-    """An endpoint with one tabular model deployed at 100%: (clients, endpoint, model, its DeployedModel ID)."""
+    """An endpoint with one tabular model deployed at 100%: (clients, endpoint, model, DeployedModel ID)."""
     p = clients.pipeline.create_training_pipeline(
         parent=PARENT, training_pipeline=pipeline_body(create_dataset(clients))
     )

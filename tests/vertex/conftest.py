@@ -179,7 +179,10 @@ class FakeVertex:
         """Mark a pipeline SUCCEEDED with an uploaded model; return the model's name."""
         model = f"{PARENT}/models/{model_id}"
         definition = str(self.pipelines[name].get("trainingTaskDefinition", ""))
-        self.models[model] = {"name": model, "supportedDeploymentResourcesTypes": deployment_types(definition)}
+        self.models[model] = {
+            "name": model,
+            "supportedDeploymentResourcesTypes": deployment_types(definition),
+        }
         self.pipelines[name]["state"] = 4
         self.pipelines[name]["modelToUpload"] = {
             **self.pipelines[name].get("modelToUpload", {}),

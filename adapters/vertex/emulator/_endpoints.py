@@ -164,7 +164,9 @@ class Endpoints:
                 self.deployed[key].append(Deployed(deployed_id, model, doc))
                 endpoint_doc = self.docs[key]
                 if split:
-                    endpoint_doc["trafficSplit"] = {(deployed_id if k == "0" else k): v for k, v in split.items()}
+                    endpoint_doc["trafficSplit"] = {
+                        (deployed_id if k == "0" else k): v for k, v in split.items()
+                    }
                 elif not endpoint_doc.get("trafficSplit"):
                     endpoint_doc["trafficSplit"] = {deployed_id: 100}
                 endpoint_doc["updateTime"] = self._rt.wall(t)
