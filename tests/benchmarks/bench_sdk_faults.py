@@ -95,6 +95,7 @@ def jobferry_cycle(index: int, url: str, workspace: Workspace) -> int:
             "poll": {"initial": 0.05, "maximum": 0.3, "floor_cap": 0.3, "jitter": 0},
             "retry": {"initial": 0.01, "maximum": 0.05, "max_attempts": 10, "max_retry_after": 0.05},
             "requests_per_minute": 1_000_000,
+            "submissions_per_minute": 1_000_000,
         }
     )
     model.bind(workspace, f"jf-{index:03d}")

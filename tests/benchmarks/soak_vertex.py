@@ -241,6 +241,7 @@ def spec_dict(
             "call_timeout": 30.0,
             # The emulator is ours: do not let the client-side quota limiter throttle the soak.
             "requests_per_minute": 120_000.0,
+            "submissions_per_minute": 120_000.0,
             "retry": retry_fields(settings),
             "poll": {
                 "initial": settings.poll_initial,

@@ -137,6 +137,7 @@ def connection(emu: VertexEmulator, **extra: Any) -> dict[str, Any]:
         "poll": FAST_POLL,
         "retry": FAST_RETRY,
         "requests_per_minute": 1_000_000,
+        "submissions_per_minute": 1_000_000,  # the emulator runs without quotas here (NO_QUOTAS)
         **extra,
     }
 
