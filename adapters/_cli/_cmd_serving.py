@@ -102,7 +102,8 @@ def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
         )
     else:
         fate = "deleted" if delete else "kept"
-        out.line(f"undeployed model {deployed or '-'} from endpoint {endpoint or '-'} (the endpoint is {fate})")
+        where = f"from endpoint {endpoint or '-'} (the endpoint is {fate})"
+        out.line(f"undeployed model {deployed or '-'} {where}")
     return EXIT_OK
 
 
