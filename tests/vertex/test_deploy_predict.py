@@ -322,3 +322,58 @@ def test_an_instance_too_big_for_one_request(fake: FakeVertex, ws: Workspace, cl
     with pytest.raises(PredictionError, match="instance 0"):
         model.run([{"text": "x" * (LIMIT + 10)}])
     assert fake.of("POST", r":predict$") == []
+
+
+def test_undeploy_from_a_shared_endpoint_hands_its_traffic_on(
+    fake: FakeVertex, ws: Workspace, clock: FakeClock
+) -> None:
+    model = succeeded(TABULAR, fake, ws, clock)
+    shared = f"{PARENT}/endpoints/4"
+    others = [{"id": "77", "model": f"{PARENT}/models/9"}, {"id": "78", "model": f"{PARENT}/models/10"}]
+    fake.endpoints[shared] = {"name": shared, "deployedModels": others, "trafficSplit": {"77": 60, "78": 40}}
+    model.deploy(endpoint=shared, traffic_percentage=50)
+    mine = model.job.resources["deployed_model_id"]
+    assert fake.endpoints[shared]["trafficSplit"] == {mine: 50, "77": 30, "78": 20}
+    fake.calls.clear()
+    model.undeploy()
+    (undeploy,) = fake.of("POST", r":undeployModel$")
+    # Vertex undeploys a model with traffic only if the request moves it: 50% goes 3:2 to the others.
+    assert undeploy.body == {"deployedModelId": mine, "trafficSplit": {"77": 60, "78": 40}}
+    with pytest.raises(JobferryError, match="not deployed"):
+        model.undeploy()
+
+
+def test_delete_endpoint_is_refused_before_any_effect(
+    fake: FakeVertex, ws: Workspace, clock: FakeClock
+) -> None:
+    from adapters._errors import SpecError
+
+    model = succeeded(TABULAR, fake, ws, clock)
+    theirs = f"{PARENT}/endpoints/4"
+    fake.endpoints[theirs] = {"name": theirs, "labels": {"team": "x"}}
+    model.deploy(endpoint=theirs)
+    fake.calls.clear()
+    with pytest.raises(SpecError, match="jobferry did not create it for this job"):
+        model.undeploy(delete_endpoint=True)
+    assert fake.writes() == [] and model.job.resources["deployed_model_id"]
+    model.undeploy()
+    assert model.job.resources["endpoint"] == theirs and theirs in fake.endpoints
+
+
+def test_undeploy_deletes_its_own_endpoint_once(fake: FakeVertex, ws: Workspace, clock: FakeClock) -> None:
+    model = succeeded(TABULAR, fake, ws, clock)
+    endpoint = model.deploy()
+    endpoint_id = endpoint.rsplit("/", 1)[1]
+    fake.calls.clear()
+    fake.drop_after_effect("DELETE", r"/endpoints/[^/:]+$")  # deleted, but the answer is lost
+    model.undeploy(delete_endpoint=True)
+    assert endpoint not in fake.endpoints
+    # The retried delete found it gone (404): done, not an error.
+    assert fake.writes() == [
+        f"POST /endpoints/{endpoint_id}:undeployModel",
+        f"DELETE /endpoints/{endpoint_id}",
+        f"DELETE /endpoints/{endpoint_id}",
+    ]
+    assert "endpoint" not in model.job.resources and "deployed_model_id" not in model.job.resources
+    with pytest.raises(JobferryError, match="not deployed"):
+        model.undeploy(delete_endpoint=True)
