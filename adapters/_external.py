@@ -21,6 +21,7 @@ Names starting with ``_`` are the engine's own.
 from __future__ import annotations
 
 import logging
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,7 +68,14 @@ from .trainable_model import TrainableModel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JOB_FILE", "ExternalJobConfig", "ExternalJobModel", "new_submission_key", "spec_hash"]
+__all__ = [
+    "JOB_FILE",
+    "AdapterDeprecationWarning",
+    "ExternalJobConfig",
+    "ExternalJobModel",
+    "new_submission_key",
+    "spec_hash",
+]
 
 JOB_FILE = "job.json"
 
@@ -78,6 +86,14 @@ _C = TypeVar("_C", bound=Connection)
 _DEFAULT_POLICIES = Policies()
 _STILL_WAITING = JobStatus(state=JobState.RUNNING)
 _DONE = JobStatus(state=JobState.SUCCEEDED)
+
+
+class AdapterDeprecationWarning(DeprecationWarning):
+    """An adapter whose vendor service is deprecated: the message gives the vendor's dates and where to go.
+
+    Warned when such an adapter is instantiated (so also when a checkpoint of it is loaded); the CLI
+    prints it as one ``notice:`` line on stderr.
+    """
 
 
 class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
@@ -99,8 +115,13 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
     #: Time source and sleeper; replace with a FakeClock in tests.
     clock: Clock = SYSTEM_CLOCK
 
+    #: Set by adapters of a service the vendor deprecated: its dates and the migration path, one sentence.
+    deprecation: ClassVar[str | None] = None
+
     def __init__(self) -> None:
         super().__init__()
+        if self.deprecation:
+            warnings.warn(AdapterDeprecationWarning(self.deprecation), stacklevel=2)
         self.record: JobRecord | None = None
         self._client: Any = None
         self._connection: Connection | None = None

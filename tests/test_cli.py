@@ -1078,3 +1078,21 @@ def test_a_workspace_that_cannot_be_written_is_one_line_and_no_vendor_call(
     code, _out, err = cli("checkpoints", "delete", "fruit-fake", "default", "--yes", "-w", str(cli.ws))
     assert code == 1 and err.count("\n") == 1 and "Permission denied" in err and "Traceback" not in err
     assert Workspace(cli.ws).has_handle("fruit-fake", "default")
+
+
+def test_a_deprecated_adapter_prints_one_notice_line_on_stderr(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notice = "fake: the vendor retires this service on 1 May 2030. Migrate to the-new-one."
+    monkeypatch.setattr(FakeCliModel, "deprecation", notice)
+    code, out, err = cli("train", str(cli.spec()), "--json")
+    assert code == 0, err
+    assert json.loads(out)["jobId"]  # stdout stays pure JSON
+    assert err.splitlines().count(f"notice: {notice}") == 1
+    assert "Warning" not in err and "Traceback" not in err
+    # Every command that loads the job says it, once.
+    code, _out, err = cli("status", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0 and err.splitlines() == [f"notice: {notice}"]
+    monkeypatch.setattr(FakeCliModel, "deprecation", None)
+    code, _out, err = cli("status", "fruit-fake", "-w", str(cli.ws))
+    assert code == 0 and "notice" not in err

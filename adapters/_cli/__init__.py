@@ -99,7 +99,7 @@ from ._inputs import _INT as _INT
 from ._inputs import _csv_value as _csv_value
 from ._inputs import read_instances as read_instances
 from ._output import _ANSI as _ANSI
-from ._output import Output, _status_json
+from ._output import Output, _status_json, deprecation_notices
 from ._output import _duration as _duration
 from ._output import _is_tty as _is_tty
 from ._output import _no_color as _no_color
@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Output(json_mode=getattr(args, "json", False))
     try:
         _check_names(args)
-        code: int = func(args, out)
+        with deprecation_notices():
+            code: int = func(args, out)
         return code
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted; any job already submitted goes on\n")

@@ -7,10 +7,43 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import IO, Any, ClassVar, TextIO
 
+from .._external import AdapterDeprecationWarning
 from .._jobs import JobState, JobStatus
+
+
+@contextmanager
+def deprecation_notices() -> Iterator[None]:
+    """Show each adapter deprecation warned inside as one ``notice: ...`` line on stderr, once.
+
+    Python hides DeprecationWarning outside ``__main__`` by default; a CLI user must still learn that
+    the vendor is retiring the service (JSON on stdout stays clean). Other warnings are shown as usual.
+    """
+    shown: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", AdapterDeprecationWarning)
+        original = warnings.showwarning
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            if not issubclass(category, AdapterDeprecationWarning):
+                original(message, category, filename, lineno, file, line)
+            elif str(message) not in shown:
+                shown.add(str(message))
+                sys.stderr.write(f"notice: {message}\n")
+
+        warnings.showwarning = show
+        yield
 
 
 class Output:

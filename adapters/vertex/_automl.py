@@ -218,9 +218,17 @@ class VertexAutoMLImage(VertexServing, _AutoMLUnstructured[VertexAutoMLImageConf
 
 
 class VertexAutoMLText(VertexServing, _AutoMLUnstructured[VertexAutoMLTextConfig]):
-    """AutoML text classification / extraction / sentiment on Vertex AI."""
+    """AutoML text classification / extraction / sentiment on Vertex AI (deprecated by Google).
+
+    Google deprecated AutoML Text and disabled its dataset creation from June 2025; existing datasets
+    and models keep working for now. Its migration path is Gemini supervised tuning: ``VertexTuningJob``.
+    """
 
     adapter_name: ClassVar[str] = "vertex-automl-text"
+    deprecation: ClassVar[str | None] = (
+        "vertex-automl-text: Google deprecated AutoML Text; creating its datasets is disabled from June 2025 "
+        "(existing datasets and models still work). Migrate to Gemini supervised tuning with VertexTuningJob."
+    )
     family: ClassVar[str] = "text"
     config_class: ClassVar[type[VertexAutoMLTextConfig]] = VertexAutoMLTextConfig
     dataset_metadata_schema: ClassVar[str] = METADATA + "text_1.0.0.yaml"
@@ -242,13 +250,20 @@ class VertexAutoMLText(VertexServing, _AutoMLUnstructured[VertexAutoMLTextConfig
 
 
 class VertexAutoMLVideo(_AutoMLUnstructured[VertexAutoMLVideoConfig]):
-    """AutoML video classification / action recognition / object tracking on Vertex AI.
+    """AutoML video classification / action recognition / object tracking on Vertex AI (deprecated by Google).
+
+    Google deprecated AutoML Video on 31 July 2025 (still available for training on existing data); the
+    migration path is Gemini (supervised tuning: ``VertexTuningJob``).
 
     Not :class:`~adapters.Serving`: Vertex serves AutoML video models by batch prediction only
     (``batch_predict``), never from an endpoint, so there is no ``deploy``.
     """
 
     adapter_name: ClassVar[str] = "vertex-automl-video"
+    deprecation: ClassVar[str | None] = (
+        "vertex-automl-video: Google deprecated AutoML Video on 31 July 2025 (still available for training "
+        "models on existing data). Migrate to Gemini supervised tuning with VertexTuningJob."
+    )
     family: ClassVar[str] = "video"
     config_class: ClassVar[type[VertexAutoMLVideoConfig]] = VertexAutoMLVideoConfig
     dataset_metadata_schema: ClassVar[str] = METADATA + "video_1.0.0.yaml"
