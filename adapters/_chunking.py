@@ -15,11 +15,12 @@ _ENVELOPE = len(b'{"instances":[],"parameters":}')
 
 @dataclass(frozen=True)
 class Chunk:
-    """``instances[start:stop]``, chunk number ``index``."""
+    """``instances[start:stop]``, chunk number ``index``; ``nbytes``: its planned request body's size."""
 
     index: int
     start: int
     stop: int
+    nbytes: int = 0
 
 
 def encoded_size(value: Any) -> int:
@@ -38,7 +39,8 @@ def plan_chunks(
     """
     if max_count < 1 or max_bytes < 1:
         raise ValueError(f"limits must be positive, got max_count={max_count!r}, max_bytes={max_bytes!r}")
-    budget = max_bytes - _ENVELOPE - encoded_size(parameters)
+    overhead = _ENVELOPE + encoded_size(parameters)
+    budget = max_bytes - overhead
     chunks: list[Chunk] = []
     start, used = 0, 0
     for i, instance in enumerate(instances):
@@ -52,9 +54,9 @@ def plan_chunks(
                 stop=i + 1,
             )
         if i > start and (i - start >= max_count or used + size > budget):
-            chunks.append(Chunk(len(chunks), start, i))
+            chunks.append(Chunk(len(chunks), start, i, used + overhead))
             start, used = i, 0
         used += size
     if start < len(instances):
-        chunks.append(Chunk(len(chunks), start, len(instances)))
+        chunks.append(Chunk(len(chunks), start, len(instances), used + overhead))
     return chunks

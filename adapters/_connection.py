@@ -65,6 +65,7 @@ class Policies(BaseModel):
             (creates, deploys, undeploys, deletes); a submission also counts as a resource-management
             request, as on Vertex AI (60 a minute per project and region).
         predictions_per_minute: the vendor's quota for prediction requests.
+        prediction_bytes_per_minute: the vendor's quota for prediction request bytes (Vertex: 1.5 GB).
         max_instances_per_request: the most instances one prediction request carries.
         max_request_bytes: the largest prediction request body.
         max_concurrency: prediction requests in flight at once.
@@ -78,6 +79,7 @@ class Policies(BaseModel):
     requests_per_minute: float = Field(default=600.0, gt=0)
     submissions_per_minute: float = Field(default=60.0, gt=0)
     predictions_per_minute: float = Field(default=30_000.0, gt=0)
+    prediction_bytes_per_minute: float = Field(default=1_500_000_000.0, gt=0)
     max_instances_per_request: int = Field(default=100, ge=1)
     max_request_bytes: int = Field(default=1_500_000, ge=1024)
     max_concurrency: int = Field(default=8, ge=1, le=256)

@@ -155,7 +155,10 @@ class RateLimiter:
         self.clock = clock
         self.margin = float(margin)
         self._lock = threading.Lock()
-        self._log: deque[float] = deque()
+        #: (time, n) of each acquisition still in the window; ``_held`` is the sum of their ``n``. One
+        #: entry per acquisition, whatever its ``n``: a byte budget (``acquire(len(body))``) stays small.
+        self._log: deque[tuple[float, int]] = deque()
+        self._held = 0
         self._set_rate(per_minute)
         #: The configured rate: AIMD never goes above it (the process's hard share of the quota).
         self.ceiling = self.per_minute
@@ -217,8 +220,8 @@ class RateLimiter:
             return self.per_minute
 
     def _expire(self, now: float) -> None:
-        while self._log and self._log[0] + self.window + self.margin <= now:
-            self._log.popleft()
+        while self._log and self._log[0][0] + self.window + self.margin <= now:
+            self._held -= self._log.popleft()[1]
 
     def _refill(self, now: float) -> None:
         if self.burst is not None and now > self._refilled_at:
@@ -229,10 +232,15 @@ class RateLimiter:
         self._expire(now)
         self._refill(now)
         delay = 0.0
-        excess = len(self._log) + n - self.capacity
+        excess = self._held + n - self.capacity
         if excess > 0:
-            # The `excess` oldest entries must leave the window first; the last of them decides.
-            delay = self._log[excess - 1] + self.window + self.margin - now
+            # The oldest entries holding `excess` must leave the window first; the last of them decides.
+            freed = 0
+            for at, held in self._log:
+                freed += held
+                if freed >= excess:
+                    delay = at + self.window + self.margin - now
+                    break
         if self.burst is not None and self._tokens < n:
             delay = max(delay, (n - self._tokens) / self._rate)
         # A delay of a few ulps of `now` is rounding noise: now + delay may equal now, and waiting for it
@@ -240,7 +248,8 @@ class RateLimiter:
         return delay if delay > 4 * math.ulp(now) else 0.0
 
     def _take(self, n: int, now: float) -> None:
-        self._log.extend([now] * n)
+        self._log.append((now, n))
+        self._held += n
         if self.burst is not None:
             self._tokens -= n
 

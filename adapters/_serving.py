@@ -86,12 +86,15 @@ class OnlinePredictions(_Base):
             parameters=parameters,
         )
         limiter = self.limiter(policies.predictions_per_minute, "predict")
+        # The vendor's second prediction bucket counts bytes: each chunk takes its planned body's size.
+        byte_limiter = self.limiter(policies.prediction_bytes_per_minute, "predict-bytes")
 
         def one(chunk: Chunk) -> list[Any]:
             part = list(instances[chunk.start : chunk.stop])
 
             def call() -> list[Any]:
                 limiter.acquire()
+                byte_limiter.acquire(max(1, min(chunk.nbytes, byte_limiter.capacity)))
                 return self.predict_chunk(target, part, parameters)
 
             def failed(why: str) -> PredictionError:

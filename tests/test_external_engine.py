@@ -188,6 +188,8 @@ def test_chunks_cover_everything_within_limits(sizes: list[int], max_count: int,
         assert 1 <= len(part) <= max_count
         body = {"instances": part, "parameters": None}
         assert encoded_size(body) <= max_bytes
+        # What the byte quota is charged: the body, plus the one comma the plan counts after the last item.
+        assert c.nbytes == encoded_size(body) + 1
     assert _ENVELOPE > 0
 
 

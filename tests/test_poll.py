@@ -258,6 +258,39 @@ def test_acquire_many_at_once() -> None:
         limiter.acquire(5)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    capacity=st.integers(1_000, 10_000),
+    actions=st.lists(st.tuples(st.floats(0.0, 40.0), st.integers(1, 1_000)), max_size=60),
+)
+def test_a_byte_budget_holds_in_every_window(capacity: int, actions: list[tuple[float, int]]) -> None:
+    # acquire(n) as a byte quota uses: one log entry per call, whatever n, and never more than the
+    # budget in any window.
+    clock = FakeClock()
+    limiter = RateLimiter(capacity, clock=clock, margin=0)
+    taken: list[tuple[float, int]] = []
+    for gap, n in actions:
+        clock.advance(gap)
+        limiter.acquire(n)
+        taken.append((clock.now(), n))
+        assert len(limiter._log) <= len(taken)
+    for start, _ in taken:
+        inside = sum(n for t, n in taken if start <= t < start + 60.0 - 1e-9)
+        assert inside <= capacity, (start, taken)
+
+
+def test_a_large_acquisition_waits_for_enough_to_leave() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1_500_000_000, clock=clock, margin=0)
+    limiter.acquire(1_000_000_000)
+    clock.advance(20.0)
+    limiter.acquire(400_000_000)
+    clock.advance(10.0)
+    # 600 MB more must wait for the first gigabyte to leave (t=60), not for the 400 MB (t=80).
+    assert limiter.acquire(600_000_000) == pytest.approx(30.0)
+    assert clock.now() == pytest.approx(60.0)
+
+
 def test_burst_spreads_acquisitions() -> None:
     clock = FakeClock()
     limiter = RateLimiter(60, burst=2, clock=clock)

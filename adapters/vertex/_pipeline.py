@@ -8,6 +8,7 @@ submission key, and maps its state by table.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, model_validator
@@ -201,7 +202,7 @@ class VertexPipelineModel(VertexJobModel[PipelineConfigT]):
 
         found: list[str] = self.call(lambda: self.guard("list datasets", listed), "list datasets")
         for name in found:
-            self.delete_once("dataset", lambda name=name: datasets.delete_dataset(name=name))
+            self.delete_once("dataset", functools.partial(datasets.delete_dataset, name=name))
         if self.job.resources.get("dataset") in found:
             self.update_job(dataset=None)
         return found
