@@ -81,6 +81,8 @@ OTHER: dict[str, Any] = {
     "poll": PollPolicy(initial=1.0),
     "requests_per_minute": 60.0,
     "predictions_per_minute": 60.0,
+    "submissions_per_minute": 30.0,
+    "prediction_bytes_per_minute": 1_000_000.0,
     "max_instances_per_request": 5,
     "max_request_bytes": 4096,
     "max_concurrency": 2,
