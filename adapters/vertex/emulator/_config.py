@@ -20,13 +20,16 @@ FAMILIES = (
     "custom",
     "custom_job",
     "batch_prediction",
+    "tuning",
 )
 
 #: Methods that create a job; they also count against the job-creation quota.
-JOB_CREATIONS = frozenset({"CreateTrainingPipeline", "CreateCustomJob", "CreateBatchPredictionJob"})
+JOB_CREATIONS = frozenset(
+    {"CreateTrainingPipeline", "CreateCustomJob", "CreateBatchPredictionJob", "CreateTuningJob"}
+)
 
 #: Methods that count against the online-prediction quota instead of the resource-management one.
-PREDICTIONS = frozenset({"Predict"})
+PREDICTIONS = frozenset({"Predict", "GenerateContent"})
 
 FAULT_CODES = frozenset({400, 403, 404, 409, 429, 500, 503, 504})
 
@@ -56,6 +59,7 @@ def _default_durations() -> dict[str, Phases]:
         "custom": Phases(pending=120, running=1200),
         "custom_job": Phases(pending=120, running=600),
         "batch_prediction": Phases(pending=300, running=900),
+        "tuning": Phases(pending=300, running=3600),
     }
 
 
