@@ -274,12 +274,14 @@ class VertexTuningJob(OnlinePredictions, VertexJobModel[VertexTuningJobConfig]):
     def run(self, instances: Sequence[Any], parameters: dict[str, Any] | None = None) -> list[Any]:
         """The tuned model's answer (the first candidate's text; ``None`` when it gave none) to each
         instance, in order. Every instance is checked first: a bad one is refused before any request."""
+        from google.protobuf import json_format
+
         for i, instance in enumerate(instances):
             try:
                 to_message(self.vertex.v1.GenerateContentRequest, self.request_body(instance, parameters))
             except SpecError as exc:
                 raise SpecError(f"instance {i}: {exc}") from None
-            except ValueError as exc:  # a field the API does not have, a wrong type
+            except (ValueError, json_format.Error) as exc:  # a field the API does not have, a wrong type
                 raise SpecError(f"instance {i} is not a GenerateContentRequest: {exc}") from None
         return super().run(instances, parameters)
 
