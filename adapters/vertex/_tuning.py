@@ -61,7 +61,8 @@ class VertexTuningJobConfig(VertexConfig):
             reaches only the emulator.
         validation_dataset_uri: validation examples in the same format (Vertex allows up to 256).
         epoch_count: passes over the training data (Vertex picks when unset).
-        adapter_size: the LoRA adapter size: 1, 2, 4, 8, 16 or 32 (Vertex picks when unset).
+        adapter_size: the LoRA adapter size: 1, 2, 4, 8, 16 or 32, or Vertex's name for it
+            (``ADAPTER_SIZE_FOUR``); Vertex picks when unset.
         learning_rate_multiplier: scales Vertex's recommended learning rate (> 0).
         tuned_model_display_name: the tuned model's display name (default: ``display_name``, the plugin
             instance, or one derived from the submission key).
@@ -81,6 +82,16 @@ class VertexTuningJobConfig(VertexConfig):
     tuned_model_display_name: str | None = Field(default=None, min_length=1, max_length=128)
     description: str | None = None
     check_gcs_datasets: bool = False
+
+    @field_validator("adapter_size", mode="before")
+    @classmethod
+    def _adapter_size_by_name(cls, size: Any) -> Any:
+        # Vertex's enum names are accepted too: ADAPTER_SIZE_FOUR (or FOUR) is 4.
+        if isinstance(size, str):
+            by_name = {name: n for n, name in ADAPTER_SIZES.items()}
+            upper = size.upper()
+            return by_name.get(upper, by_name.get(f"ADAPTER_SIZE_{upper}", size))
+        return size
 
     @field_validator("training_dataset_uri", "validation_dataset_uri")
     @classmethod

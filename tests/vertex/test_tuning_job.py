@@ -350,6 +350,12 @@ def test_bad_config_is_refused(ws: Workspace, clock: FakeClock, config: dict[str
         make(ws, clock, **config)
 
 
+@pytest.mark.parametrize("size", [4, "ADAPTER_SIZE_FOUR", "four"])
+def test_adapter_size_by_number_or_vertex_name(ws: Workspace, clock: FakeClock, size: Any) -> None:
+    model = make(ws, clock, training_dataset_uri="gs://b/t.jsonl", adapter_size=size)
+    assert model.require_config().adapter_size == 4
+
+
 def test_training_data_from_config_or_input_not_both(vertex: Vertex, ws: Workspace, clock: FakeClock) -> None:
     with pytest.raises(SpecError, match="needs training data"):
         train(make(ws, clock))
