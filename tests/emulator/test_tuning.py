@@ -209,3 +209,15 @@ def test_quotas_and_faults_apply(bucket: Path, clock: FakeClock) -> None:
         with pytest.raises(exceptions.ServiceUnavailable):
             tuning.get_tuning_job(name=name)
         assert tuning.get_tuning_job(name=name).name == name
+
+
+def test_scripted_failure_of_the_next_tuning_job(emu: VertexEmulator, clock: FakeClock) -> None:
+    tuning, _ = clients(emu, "rest")
+    emu.state.script_next("fail", kind="tuningJobs", message="Tuning ran out of quota.")
+    failed = tuning.create_tuning_job(parent=PARENT, tuning_job=tuning_job())
+    fine = tuning.create_tuning_job(parent=PARENT, tuning_job=tuning_job())
+    clock.advance(LONG_AGO)
+    got = tuning.get_tuning_job(name=failed.name)
+    assert got.state.name == "JOB_STATE_FAILED" and got.error.message == "Tuning ran out of quota."
+    assert not got.tuned_model.endpoint
+    assert tuning.get_tuning_job(name=fine.name).state.name == "JOB_STATE_SUCCEEDED"

@@ -131,7 +131,8 @@ class Jobs:
         Args:
             outcome: ``succeed``, ``fail`` (the job runs, then ends FAILED) or ``pause`` (it runs half its
                 time, then stays PAUSED).
-            kind: ``trainingPipelines``, ``customJobs`` or ``batchPredictionJobs``; None for any.
+            kind: ``trainingPipelines``, ``customJobs``, ``batchPredictionJobs`` or ``tuningJobs``; None for
+                any.
             count: how many jobs the script applies to.
             message: the error message of failed jobs.
         """
