@@ -54,6 +54,9 @@ _BUILTIN: dict[str, AdapterEntry] = {
     "vertex-custom-job": AdapterEntry(
         "adapters.vertex:VertexCustomJob", "vertex", "Vertex AI custom training job (container or package)"
     ),
+    "vertex-tuning-job": AdapterEntry(
+        "adapters.vertex:VertexTuningJob", "vertex", "Vertex AI Gemini supervised tuning job"
+    ),
     "vertex-batch-prediction": AdapterEntry(
         "adapters.vertex:VertexBatchPrediction", "vertex", "Vertex AI batch prediction job"
     ),

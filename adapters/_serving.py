@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from adapters._errors import PredictionError, VendorError
 
@@ -61,6 +61,10 @@ class OnlinePredictions(_Base):
     List it before the model's base: ``class MyModel(OnlinePredictions, ExternalJobModel[MyConfig])``.
     """
 
+    #: The most instances the vendor's prediction call takes (``None``: no limit of its own). Gemini's
+    #: ``generateContent`` answers one conversation per request, so its adapter says 1.
+    instances_per_call: ClassVar[int | None] = None
+
     def predict_chunk(
         self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None
     ) -> list[Any]:
@@ -81,7 +85,7 @@ class OnlinePredictions(_Base):
         target = self.prediction_target()
         chunks = plan_chunks(
             instances,
-            max_count=policies.max_instances_per_request,
+            max_count=min(policies.max_instances_per_request, self.instances_per_call or 1 << 62),
             max_bytes=policies.max_request_bytes,
             parameters=parameters,
         )

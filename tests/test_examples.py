@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +73,34 @@ def test_the_local_example_trains_on_a_csv_saved_by_excel(tmp_path: Path) -> Non
     assert outputs == plain
     # The first column keeps its own name, so predictions on ordinary rows find it.
     assert (tmp_path / "artifacts" / "model.json").read_text() == (tmp_path / "a2" / "model.json").read_text()
+
+
+@pytest.mark.slow
+def test_the_gemini_tuning_example_trains_and_answers_on_the_emulator(tmp_path: Path) -> None:
+    # The README's commands, with the emulator on a free port instead of 8765.
+    from adapters.vertex.emulator import VertexEmulator
+
+    with VertexEmulator(speedup=3600, bucket_map={"jobferry-demo": str(ROOT / "examples" / "data")}) as emu:
+        text = (ROOT / "examples" / "vertex" / "support_tuning.toml").read_text()
+        assert 'api_endpoint = "http://127.0.0.1:8765"' in text
+        spec = tmp_path / "support_tuning.toml"
+        spec.write_text(text.replace("http://127.0.0.1:8765", emu.url))
+        env = {**os.environ, "JOBFERRY_WORKSPACE": str(tmp_path / "ws")}
+        jobferry = [sys.executable, "-m", "adapters._cli"]
+        trained = subprocess.run(
+            [*jobferry, "train", str(spec), "--wait"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert trained.returncode == 0, trained.stderr
+        prompts = ROOT / "examples" / "vertex" / "prompts.jsonl"
+        predicted = subprocess.run(
+            [*jobferry, "predict", "support-bot", "--input", str(prompts)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert predicted.returncode == 0, predicted.stderr
+        answers = [json.loads(line) for line in predicted.stdout.splitlines()]
+        assert answers[0].startswith("You can track it") and answers[1].startswith("Yes: within 30 days")
+        assert answers[2].startswith("Two to four working days")
+        assert len(emu.app.state.jobs["tuningJobs"]) == 1

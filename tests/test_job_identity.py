@@ -55,6 +55,11 @@ BASE: dict[str, tuple[dict[str, Any], str, Any]] = {
         "machine_type",
         "n1-highmem-8",
     ),
+    "vertex-tuning-job": (
+        {"project": "p", "base_model": "gemini-2.0-flash-001"},  # the input gives the training data
+        "epoch_count",
+        3,
+    ),
     "vertex-batch-prediction": (
         {"project": "p", "model": "123", "source": ["gs://b/in.jsonl"], "destination": "gs://b/out"},
         "destination",

@@ -98,3 +98,36 @@ def test_lost_create_dataset_response_creates_one_dataset(tmp_path: Path) -> Non
 
 def test_lost_create_endpoint_response_creates_one_endpoint(tmp_path: Path) -> None:
     assert _one_cycle_with_a_lost_response("CreateEndpoint", tmp_path) == {}
+
+
+# -- VertexTuningJob (tests/benchmarks/soak_tuning.py) ------------------------------------------------------
+
+TUNING = SoakSettings(cycles=10, workers=5, kills=4, kill_workers=2, seed=11)
+
+
+def test_tuning_life_cycles_under_faults_keep_exactly_once(tmp_path: Path) -> None:
+    from tests.benchmarks import soak_tuning
+
+    report = soak_tuning.run_cycles(TUNING, tmp_path)
+    assert report.errors == []
+    assert report.completed == TUNING.cycles and report.wrong_answers == 0
+    assert report.audit.jobs == TUNING.cycles
+    assert report.audit.duplicate_jobs == 0 and report.audit.duplicate_keys == 0
+    assert report.audit.lost == 0
+    # the faults really were there (creates and generate-content lost after their effect too), retried through
+    assert report.emulator["errors"] > 0 and report.emulator["dropped"] > 0
+    assert report.retries > 0
+    assert report.goals_met
+
+
+def test_killed_tuning_train_reruns_to_exactly_one_succeeded_job(tmp_path: Path) -> None:
+    from tests.benchmarks import soak_tuning
+
+    report = soak_tuning.run_kills(TUNING, tmp_path)
+    assert report.errors == []
+    assert report.completed == TUNING.kills
+    assert report.audit.jobs == TUNING.kills
+    assert report.audit.duplicate_jobs == 0 and report.audit.duplicate_keys == 0
+    assert report.audit.lost == 0
+    # half the kills came from inside the emulator, after the create took effect and before its response
+    assert report.stages.get("job created, job.json not persisted", 0) >= TUNING.kills // 2

@@ -22,6 +22,7 @@ from ._custom import VertexCustomJob, VertexCustomJobConfig
 from ._pipeline import VertexPipelineConfig, VertexPipelineModel
 from ._resources import ResourceKind, VertexJobModel
 from ._serving import VertexServing
+from ._tuning import VertexTuningJob, VertexTuningJobConfig
 
 __all__ = [
     "JOB_STATES",
@@ -48,5 +49,7 @@ __all__ = [
     "VertexPipelineConfig",
     "VertexPipelineModel",
     "VertexServing",
+    "VertexTuningJob",
+    "VertexTuningJobConfig",
     "batch_predict",
 ]

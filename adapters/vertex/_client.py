@@ -235,6 +235,11 @@ class VertexClients:
         """``JobServiceClient`` (custom jobs, batch predictions)."""
         return self._client("JobServiceClient")
 
+    @property
+    def tuning(self) -> Any:
+        """``GenAiTuningServiceClient`` (Gemini tuning jobs)."""
+        return self._client("GenAiTuningServiceClient")
+
 
 _SHARED: dict[tuple[str, ...], VertexClients] = {}
 _SHARED_LOCK = threading.Lock()

@@ -51,6 +51,7 @@ def _job_routes(collection: str, singular: str) -> list[tuple[str, str, str, _Ha
             "trainingPipelines": app.state.create_pipeline,
             "customJobs": app.state.create_custom_job,
             "batchPredictionJobs": app.state.create_batch_job,
+            "tuningJobs": app.state.create_tuning_job,
         }[collection]
         return creator(parent, body)
 
@@ -146,6 +147,8 @@ def _routes() -> list[Route]:
         *_job_routes("trainingPipelines", "TrainingPipeline"),
         *_job_routes("customJobs", "CustomJob"),
         *_job_routes("batchPredictionJobs", "BatchPredictionJob"),
+        # GenAiTuningService deletes no tuning job.
+        *[r for r in _job_routes("tuningJobs", "TuningJob") if r[2] != "DeleteTuningJob"],
         *_resource_routes("datasets", "Dataset"),
         *_resource_routes("models", "Model"),
         *_resource_routes("endpoints", "Endpoint"),
@@ -155,6 +158,7 @@ def _routes() -> list[Route]:
         ("POST", endpoint + ":deployModel", "DeployModel", call("deploy_model")),
         ("POST", endpoint + ":undeployModel", "UndeployModel", call("undeploy_model")),
         ("POST", endpoint + ":predict", "Predict", call("predict")),
+        ("POST", endpoint + ":generateContent", "GenerateContent", call("generate_content")),
     ]
     routes = [Route(verb, re.compile(rf"/v1/{path}"), method, h) for verb, path, method, h in table]
 

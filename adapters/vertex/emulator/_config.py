@@ -20,6 +20,7 @@ FAMILIES = (
     "custom",
     "custom_job",
     "batch_prediction",
+    "tuning",
 )
 
 #: Job and long-running-operation submissions: they count against Vertex's separate submission quota
@@ -48,7 +49,7 @@ JOB_CREATIONS = frozenset(
 )
 
 #: Methods that count against the online-prediction quota instead of the resource-management one.
-PREDICTIONS = frozenset({"Predict"})
+PREDICTIONS = frozenset({"Predict", "GenerateContent"})
 
 FAULT_CODES = frozenset({400, 403, 404, 409, 429, 500, 503, 504})
 
@@ -78,6 +79,7 @@ def _default_durations() -> dict[str, Phases]:
         "custom": Phases(pending=120, running=1200),
         "custom_job": Phases(pending=120, running=600),
         "batch_prediction": Phases(pending=300, running=900),
+        "tuning": Phases(pending=300, running=3600),
     }
 
 

@@ -28,7 +28,7 @@ from ._wire import RPC_CODES, invalid, not_found, precondition
 
 Outcome = Literal["succeed", "fail", "pause"]
 OUTCOMES: tuple[Outcome, ...] = ("succeed", "fail", "pause")
-JOB_KINDS = ("trainingPipelines", "customJobs", "batchPredictionJobs")
+JOB_KINDS = ("trainingPipelines", "customJobs", "batchPredictionJobs", "tuningJobs")
 OUTCOME_LABEL = "emulator-outcome"
 SECONDS_LABEL = "emulator-seconds"
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"})
@@ -131,7 +131,8 @@ class Jobs:
         Args:
             outcome: ``succeed``, ``fail`` (the job runs, then ends FAILED) or ``pause`` (it runs half its
                 time, then stays PAUSED).
-            kind: ``trainingPipelines``, ``customJobs`` or ``batchPredictionJobs``; None for any.
+            kind: ``trainingPipelines``, ``customJobs``, ``batchPredictionJobs`` or ``tuningJobs``; None for
+                any.
             count: how many jobs the script applies to.
             message: the error message of failed jobs.
         """
@@ -172,12 +173,13 @@ class Jobs:
             return [("QUEUED", pending / 2), ("PENDING", pending / 2), ("RUNNING", running)]
         return [("PENDING", pending), ("RUNNING", running)]
 
-    def add(self, parent: str, kind: str, body: dict[str, Any], family: str) -> Job:
+    def add(self, parent: str, kind: str, body: dict[str, Any], family: str, *, named: bool = True) -> Job:
         """Creates a job of ``kind`` under ``parent`` (canonical) with the phases of ``family``.
 
-        Call with the lock held: it takes a scripted outcome.
+        ``named``: the resource has a required ``displayName`` (a TuningJob has none). Call with the lock
+        held: it takes a scripted outcome.
         """
-        if not body.get("displayName"):
+        if named and not body.get("displayName"):
             raise invalid("displayName is required")
         labels = validate_labels(body.get("labels"))
         outcome, message = self._outcome(kind, labels)

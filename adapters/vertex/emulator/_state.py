@@ -29,6 +29,7 @@ from ._models import Models
 from ._operations import TYPE_PREFIX, Operation, Operations, empty
 from ._pipelines import Pipelines
 from ._runtime import Runtime, paginate
+from ._tuning import TuningJobs
 from ._wire import not_found, precondition
 
 # Re-exported: these names lived here before the families got their own modules.
@@ -85,6 +86,7 @@ class State:
         self._endpoints = Endpoints(self._runtime, self._operations, self._models)
         self._pipelines = Pipelines(self._runtime, self._jobs, self._datasets, self._models)
         self._batch = BatchPredictions(self._runtime, self._jobs, self._models)
+        self._tuning = TuningJobs(self._runtime, self._jobs, self._models, self._endpoints)
         self._collections: dict[str, Collection] = {
             "datasets": self._datasets,
             "models": self._models,
@@ -101,6 +103,8 @@ class State:
         self.deployed: dict[str, list[Deployed]] = self._endpoints.deployed
         self.operations: dict[str, Operation] = self._operations.operations
         self.jobs: dict[str, dict[str, Job]] = self._jobs.jobs
+        #: Tuned Gemini model name -> what its tuning job learnt (answers generateContent).
+        self.tuned = self._tuning.tuned
 
     # -- plumbing ---------------------------------------------------------------------------------------
 
@@ -165,6 +169,14 @@ class State:
     def create_batch_job(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
         """Creates a batch prediction job; on success it writes predictions when the paths are local."""
         return self._batch.create(parent, body)
+
+    def create_tuning_job(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Creates a Gemini tuning job; on success a tuned model is deployed on an endpoint of its own."""
+        return self._tuning.create(parent, body)
+
+    def generate_content(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``generateContent`` on an endpoint serving a tuned Gemini model."""
+        return self._tuning.generate_content(endpoint, body)
 
     # -- operations -------------------------------------------------------------------------------------
 
@@ -259,4 +271,5 @@ class State:
             self.data_items.pop(key, None)
             self.deployed.pop(key, None)
             self.predictors.pop(key, None)
+            self.tuned.pop(key, None)
             return self._operations.start(key, "DeleteOperationMetadata", 0.0, empty)

@@ -32,6 +32,7 @@ SERVICES = (
     "model_service",
     "endpoint_service",
     "prediction_service",
+    "gen_ai_tuning_service",
 )
 OPERATIONS_SERVICE = "google.longrunning.Operations"
 
