@@ -20,10 +20,20 @@ FAMILIES = (
     "custom",
     "custom_job",
     "batch_prediction",
+    "pipeline_job",
+    "hyperparameter_tuning",
 )
 
 #: Methods that create a job; they also count against the job-creation quota.
-JOB_CREATIONS = frozenset({"CreateTrainingPipeline", "CreateCustomJob", "CreateBatchPredictionJob"})
+JOB_CREATIONS = frozenset(
+    {
+        "CreateTrainingPipeline",
+        "CreateCustomJob",
+        "CreateBatchPredictionJob",
+        "CreatePipelineJob",
+        "CreateHyperparameterTuningJob",
+    }
+)
 
 #: Methods that count against the online-prediction quota instead of the resource-management one.
 PREDICTIONS = frozenset({"Predict"})
@@ -56,6 +66,8 @@ def _default_durations() -> dict[str, Phases]:
         "custom": Phases(pending=120, running=1200),
         "custom_job": Phases(pending=120, running=600),
         "batch_prediction": Phases(pending=300, running=900),
+        "pipeline_job": Phases(pending=60, running=1800),
+        "hyperparameter_tuning": Phases(pending=120, running=3600),
     }
 
 

@@ -23,8 +23,10 @@ from ._config import EmulatorConfig
 from ._datasets import Datasets
 from ._endpoints import Deployed, Endpoints
 from ._filters import compile_filter
+from ._hptuning import HyperparameterTuningJobs
 from ._jobs import JOB_KINDS, OUTCOME_LABEL, OUTCOMES, SECONDS_LABEL, Job, Jobs, Outcome, Script
 from ._labels import validate_labels
+from ._kfp import PipelineJobs
 from ._models import Models
 from ._operations import TYPE_PREFIX, Operation, Operations, empty
 from ._pipelines import Pipelines
@@ -85,6 +87,8 @@ class State:
         self._endpoints = Endpoints(self._runtime, self._operations, self._models)
         self._pipelines = Pipelines(self._runtime, self._jobs, self._datasets, self._models)
         self._batch = BatchPredictions(self._runtime, self._jobs, self._models)
+        self._pipeline_jobs = PipelineJobs(self._runtime, self._jobs)
+        self._tuning = HyperparameterTuningJobs(self._runtime, self._jobs)
         self._collections: dict[str, Collection] = {
             "datasets": self._datasets,
             "models": self._models,
@@ -165,6 +169,14 @@ class State:
     def create_batch_job(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
         """Creates a batch prediction job; on success it writes predictions when the paths are local."""
         return self._batch.create(parent, body)
+
+    def create_pipeline_job(self, parent: str, body: dict[str, Any], job_id: str = "") -> dict[str, Any]:
+        """Creates a Vertex AI Pipelines job (under the client's ``pipelineJobId``: 409 when it is taken)."""
+        return self._pipeline_jobs.create(parent, body, job_id)
+
+    def create_hyperparameter_tuning_job(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Creates a hyperparameter tuning job; its trials run in waves with computed measurements."""
+        return self._tuning.create(parent, body)
 
     # -- operations -------------------------------------------------------------------------------------
 
