@@ -54,6 +54,14 @@ _BUILTIN: dict[str, AdapterEntry] = {
     "vertex-custom-job": AdapterEntry(
         "adapters.vertex:VertexCustomJob", "vertex", "Vertex AI custom training job (container or package)"
     ),
+    "vertex-pipeline-job": AdapterEntry(
+        "adapters.vertex:VertexPipelineJob", "vertex", "Vertex AI Pipelines run (a compiled KFP pipeline)"
+    ),
+    "vertex-hyperparameter-tuning-job": AdapterEntry(
+        "adapters.vertex:VertexHyperparameterTuningJob",
+        "vertex",
+        "Vertex AI hyperparameter tuning job (trials are custom jobs)",
+    ),
     "vertex-batch-prediction": AdapterEntry(
         "adapters.vertex:VertexBatchPrediction", "vertex", "Vertex AI batch prediction job"
     ),

@@ -85,7 +85,7 @@ def trial_parameters(params: list[dict[str, Any]], n: int) -> tuple[list[dict[st
             low, high = float(vs.get("minValue", 0)), float(vs.get("maxValue", 0))
             value = low + u * (high - low)
             if integer:
-                value = int(round(value))
+                value = round(value)
                 position = (value - low) / (high - low) if high > low else 0.0
             else:
                 value, position = round(value, 9), u
@@ -130,7 +130,9 @@ class HyperparameterTuningJobs:
             job = self._jobs.add(parent, "hyperparameterTuningJobs", body, "hyperparameter_tuning")
             plan = [trial_parameters(params, n) for n in range(1, trials + 1)]
             ids = [self._rt.new_id() for _ in plan]
-            job.on_render = lambda doc, state, at: self._trials(job, parent, plan, ids, parallel, doc, state, at)
+            job.on_render = lambda doc, state, at: self._trials(
+                job, parent, plan, ids, parallel, doc, state, at
+            )
             return self._jobs.render(job, now)
 
     def _trials(

@@ -40,7 +40,9 @@ def task_order(spec: dict[str, Any]) -> list[str]:
         visiting.add(name)
         for dep in (tasks.get(name) or {}).get("dependentTasks") or []:
             if dep not in tasks:
-                raise invalid(f"task {name!r} depends on {dep!r}, which is not in pipelineSpec.root.dag.tasks")
+                raise invalid(
+                    f"task {name!r} depends on {dep!r}, which is not in pipelineSpec.root.dag.tasks"
+                )
             visit(dep)
         visiting.discard(name)
         order.append(name)

@@ -25,8 +25,8 @@ from ._endpoints import Deployed, Endpoints
 from ._filters import compile_filter
 from ._hptuning import HyperparameterTuningJobs
 from ._jobs import JOB_KINDS, OUTCOME_LABEL, OUTCOMES, SECONDS_LABEL, Job, Jobs, Outcome, Script
-from ._labels import validate_labels
 from ._kfp import PipelineJobs
+from ._labels import validate_labels
 from ._models import Models
 from ._operations import TYPE_PREFIX, Operation, Operations, empty
 from ._pipelines import Pipelines
