@@ -1,4 +1,6 @@
-"""The life cycle of jobs: training pipelines, custom jobs and batch prediction jobs alike.
+"""The life cycle of jobs: training pipelines, custom jobs, batch prediction jobs, pipeline jobs and
+hyperparameter tuning jobs alike (the last two add their task details and trials in :mod:`._kfp` and
+:mod:`._hptuning`, through :attr:`Job.on_render`).
 
 A job's state is computed from its creation time and the clock whenever it is read. A job's effects of
 succeeding (model upload, batch output) run, once, whenever the job is first seen SUCCEEDED, so they never
@@ -141,7 +143,7 @@ class Jobs:
         Args:
             outcome: ``succeed``, ``fail`` (the job runs, then ends FAILED) or ``pause`` (it runs half its
                 time, then stays PAUSED).
-            kind: ``trainingPipelines``, ``customJobs`` or ``batchPredictionJobs``; None for any.
+            kind: one of :data:`JOB_KINDS` (``trainingPipelines``, ``customJobs``, ...); None for any.
             count: how many jobs the script applies to.
             message: the error message of failed jobs.
         """
