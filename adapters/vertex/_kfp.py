@@ -9,9 +9,9 @@ people, list filters and the identity check of every poll.
 
 The spec is read and checked before anything is claimed or sent: a local path or an fsspec URL (``gs://``
 through gcsfs), JSON or YAML, either the pipeline IR itself (``root``, ``pipelineInfo``, ...) or a
-``PipelineJob`` document that holds it under ``pipelineSpec``. Its content (not its path) is part of the
-job's identity: editing the file submits a new run. ``TrainPluginInput.training_params`` become parameter
-values, over the config's ``parameter_values``.
+``PipelineJob`` document that holds it under ``pipelineSpec``. Its content (read once, and sent as read)
+is part of the job's identity: editing the file submits a new run. ``TrainPluginInput.training_params``
+become parameter values, over the config's ``parameter_values``.
 
 While it runs, ``jobDetail.taskDetails`` is the job's progress (the fraction of its tasks that are done)
 and its message names the tasks running.
@@ -236,14 +236,18 @@ class VertexPipelineJob(VertexJobModel[VertexPipelineJobConfig]):
             )
         job = super().job_spec(input)
         if spec is not None:
-            canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
-            job["pipelineSpecSha256"] = hashlib.sha256(canonical.encode()).hexdigest()
+            # The content is part of the job (hashed with the rest), and what is sent: the file is read
+            # once, so an edit between this check and the create cannot slip through unchecked.
+            job["pipelineSpec"] = spec
         return job
 
-    def pipeline_job_body(self, input: TrainPluginInput, submission_key: str) -> dict[str, Any]:
-        """The REST JSON of the PipelineJob to create."""
+    def pipeline_job_body(
+        self, input: TrainPluginInput, submission_key: str, spec: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The REST JSON of the PipelineJob to create (``spec``: the compiled pipeline, else read now)."""
         config = self.require_config()
-        spec = self.pipeline_spec()
+        if spec is None:
+            spec = self.pipeline_spec()
         runtime: dict[str, Any] = {}
         values = self.parameter_values(input, spec)
         if values:
@@ -262,7 +266,10 @@ class VertexPipelineJob(VertexJobModel[VertexPipelineJobConfig]):
         return self.resource_body(submission_key, **fields)
 
     def create_body(self, spec: dict[str, Any], submission_key: str) -> dict[str, Any]:
-        return self.pipeline_job_body(TrainPluginInput.model_validate(spec["input"]), submission_key)
+        pipeline = spec.get("pipelineSpec")
+        return self.pipeline_job_body(
+            TrainPluginInput.model_validate(spec["input"]), submission_key, pipeline
+        )
 
     # -- exactly once by the client-chosen ID -------------------------------------------------------------
 
