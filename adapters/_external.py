@@ -111,6 +111,10 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
     #: means it hands the whole input on (the local adapter's entrypoint). A field set that the adapter
     #: never reads is refused: silently ignoring a holdout split or a seed would train something else.
     input_fields: ClassVar[frozenset[str] | None] = None
+    #: True when the vendor refuses a second create for the same submission key (a client-chosen ID
+    #: derived from it) and ``submit_job`` then adopts the existing job: a create whose outcome is unknown
+    #: is retried as it is, with no look-up by key first (``find_job`` still serves reruns).
+    idempotent_create: ClassVar[bool] = False
 
     #: Time source and sleeper; replace with a FakeClock in tests.
     clock: Clock = SYSTEM_CLOCK

@@ -57,6 +57,14 @@ _BUILTIN: dict[str, AdapterEntry] = {
     "vertex-tuning-job": AdapterEntry(
         "adapters.vertex:VertexTuningJob", "vertex", "Vertex AI Gemini supervised tuning job"
     ),
+    "vertex-pipeline-job": AdapterEntry(
+        "adapters.vertex:VertexPipelineJob", "vertex", "Vertex AI Pipelines run (a compiled KFP pipeline)"
+    ),
+    "vertex-hyperparameter-tuning-job": AdapterEntry(
+        "adapters.vertex:VertexHyperparameterTuningJob",
+        "vertex",
+        "Vertex AI hyperparameter tuning job (trials are custom jobs)",
+    ),
     "vertex-batch-prediction": AdapterEntry(
         "adapters.vertex:VertexBatchPrediction", "vertex", "Vertex AI batch prediction job"
     ),

@@ -396,16 +396,20 @@ class Submitter:
     ) -> tuple[JobRef, bool]:
         """Create the job labelled ``key`` exactly once; also say whether it was found rather than made.
 
-        With ``look_first`` the key is looked up before the first attempt too (a key used before).
+        With ``look_first`` the key is looked up before the first attempt too (a key used before). A vendor
+        whose create is idempotent per key (``idempotent_create``: a client-chosen ID derived from it, a
+        repeat refused and adopted inside ``submit_job``) is never looked up before a create: the vendor's
+        own refusal is the check, with no window in which a new job is not yet listed.
         """
         attempts = 0
+        look_up = not getattr(self.vendor, "idempotent_create", False)
 
         def attempt() -> tuple[JobRef, bool]:
             nonlocal attempts
             attempts += 1
             if attempts > 1 and before_retry is not None:
                 before_retry()
-            if attempts > 1 or look_first:
+            if look_up and (attempts > 1 or look_first):
                 found = self.vendor.find_job(key)
                 if found is not None:
                     log.info("adopted job %s created earlier under key %s", found.job_id, key)

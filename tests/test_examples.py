@@ -104,3 +104,41 @@ def test_the_gemini_tuning_example_trains_and_answers_on_the_emulator(tmp_path: 
         assert answers[0].startswith("You can track it") and answers[1].startswith("Yes: within 30 days")
         assert answers[2].startswith("Two to four working days")
         assert len(emu.app.state.jobs["tuningJobs"]) == 1
+
+
+@pytest.mark.parametrize("example", ["fruit_pipeline.toml", "fruit_hptuning.toml"])
+def test_the_pipeline_and_tuning_specs_run_as_the_readme_says(
+    example: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``jobferry train examples/vertex/EXAMPLE --wait --json`` from the repository root, against the
+    emulator the spec names (started here on a free port, so the spec's 8765 is replaced by that port)."""
+    import json
+
+    pytest.importorskip("google.cloud.aiplatform_v1")
+    from adapters._cli import main
+    from adapters.vertex.emulator import VertexEmulator
+
+    with VertexEmulator(speedup=20_000) as emu:
+        text = (ROOT / "examples" / "vertex" / example).read_text()
+        assert 'api_endpoint = "http://127.0.0.1:8765"' in text
+        spec = tmp_path / example
+        spec.write_text(text.replace("http://127.0.0.1:8765", emu.url))
+        monkeypatch.chdir(ROOT)  # the spec's paths are relative to the repository root
+        monkeypatch.setenv("JOBFERRY_WORKSPACE", str(tmp_path / "ws"))
+        code = main(["train", str(spec), "--wait", "--json"])
+        events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+        assert code == 0, events
+        final = events[-1]
+        assert final["event"] == "final" and final["state"] == "SUCCEEDED", final
+        outputs = final["status"]["outputs"]
+        if example == "fruit_pipeline.toml":
+            assert outputs["tasks"] == {"prepare": "SUCCEEDED", "train": "SUCCEEDED"}
+            job = emu.state.jobs["pipelineJobs"][final["jobId"]].doc
+            assert job["runtimeConfig"]["parameterValues"] == {
+                "source": "gs://jobferry-demo/fruit.csv",
+                "learning_rate": 0.05,
+                "epochs": 5,
+            }
+        else:
+            assert len(outputs["trials"]) == 6
+            assert set(outputs["bestTrial"]["parameters"]) == {"learning_rate", "optimizer", "batch_size"}

@@ -65,6 +65,22 @@ BASE: dict[str, tuple[dict[str, Any], str, Any]] = {
         "destination",
         "gs://b/elsewhere",
     ),
+    "vertex-pipeline-job": (
+        {"project": "p", "template_uri": "https://us-central1-kfp.pkg.dev/p/repo/t/v1"},
+        "parameter_values",
+        {"epochs": 3},
+    ),
+    "vertex-hyperparameter-tuning-job": (
+        {
+            "project": "p",
+            "container_image_uri": "gcr.io/p/t:1",
+            "metrics": {"accuracy": "maximize"},
+            "parameters": {"lr": {"type": "double", "min": 0.001, "max": 0.1}},
+            "max_trial_count": 4,
+        },
+        "max_trial_count",
+        5,
+    ),
 }
 
 # Another valid value for every connection setting and policy any built-in adapter has.

@@ -25,13 +25,14 @@ from tests.benchmarks.soak_vertex import (
     emulator_config,
     run_cycle,
     run_cycles,
+    run_job_cycles,
     run_kills,
     sample_instances,
 )
 
 pytestmark = pytest.mark.slow
 
-SHORT = SoakSettings(cycles=12, workers=6, kills=4, kill_workers=2, calibration_runs=2, seed=7)
+SHORT = SoakSettings(cycles=12, workers=6, kills=4, kill_workers=2, calibration_runs=2, seed=7, job_cycles=12)
 
 
 def test_life_cycles_under_faults_keep_exactly_once(tmp_path: Path) -> None:
@@ -64,6 +65,23 @@ def test_killed_train_reruns_to_exactly_one_succeeded_pipeline(tmp_path: Path) -
         assert run["pipelines"] == 1, run
         assert run["checkpoint_state"] == "SUCCEEDED", run
     assert sum(report.stages.values()) == SHORT.kills
+
+
+def test_pipeline_and_tuning_job_cycles_under_faults_keep_exactly_once(tmp_path: Path) -> None:
+    report = run_job_cycles(SHORT, tmp_path)
+
+    assert report.errors == []
+    for adapter, row in report.by_adapter.items():
+        assert row["cycles"] == SHORT.job_cycles // 2, adapter
+        assert row["completed"] == row["cycles"], (adapter, row)
+        assert row["jobs"] == row["cycles"], (adapter, row)
+        assert row["duplicates"] == 0 and row["duplicate_keys"] == 0, (adapter, row)
+        assert row["lost"] == 0 and row["unhandled"] == 0, (adapter, row)
+    assert report.pipeline_job_lists == 0  # pipeline jobs are adopted by their ID, never by a look-up
+    # the faults really were there, and were retried through
+    assert report.emulator["errors"] > 0 and report.retries > 0
+    assert report.faults_injected.get("CreatePipelineJob", 0) > 0
+    assert report.goals_met
 
 
 # -- one lost response at a time ----------------------------------------------------------------------------

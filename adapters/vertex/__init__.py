@@ -19,6 +19,8 @@ from ._automl import (
 from ._base import JOB_STATES, PIPELINE_STATES, VertexConfig, VertexConnection, VertexModel
 from ._batch import VertexBatchPrediction, VertexBatchPredictionConfig, batch_predict
 from ._custom import VertexCustomJob, VertexCustomJobConfig
+from ._hptuning import StudyParameter, VertexHyperparameterTuningJob, VertexHyperparameterTuningJobConfig
+from ._kfp import VertexPipelineJob, VertexPipelineJobConfig
 from ._pipeline import VertexPipelineConfig, VertexPipelineModel
 from ._resources import ResourceKind, VertexJobModel
 from ._serving import VertexServing
@@ -28,6 +30,7 @@ __all__ = [
     "JOB_STATES",
     "PIPELINE_STATES",
     "ResourceKind",
+    "StudyParameter",
     "VertexAutoMLForecasting",
     "VertexAutoMLForecastingConfig",
     "VertexAutoMLImage",
@@ -44,9 +47,13 @@ __all__ = [
     "VertexConnection",
     "VertexCustomJob",
     "VertexCustomJobConfig",
+    "VertexHyperparameterTuningJob",
+    "VertexHyperparameterTuningJobConfig",
     "VertexJobModel",
     "VertexModel",
     "VertexPipelineConfig",
+    "VertexPipelineJob",
+    "VertexPipelineJobConfig",
     "VertexPipelineModel",
     "VertexServing",
     "VertexTuningJob",

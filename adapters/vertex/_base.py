@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
-from adapters._errors import JobTimeout, OutcomeUnknown, PermanentError, TransientError
+from adapters._errors import Conflict, JobTimeout, OutcomeUnknown, PermanentError, TransientError
 from checkpoint._errors import JobferryError
 
 from .._connection import Connection, ExternalJobConfig
@@ -274,6 +274,46 @@ class VertexModel(ExternalJobModel[ConfigT]):
         operation = self.call(attempt, f"delete {what}")
         if operation is not None:
             self.wait_operation(operation, f"delete {what}")
+
+    # -- creates under a client-chosen ID (endpoints, pipeline jobs) ---------------------------------------
+
+    def create_or_taken(self, what: str, create: Callable[[], T]) -> T | None:
+        """One create (``what``: ``"create endpoint"``) under a client-chosen ID; ``None`` if it is taken.
+
+        Vertex answers a second create under the same ID 409 ALREADY_EXISTS, so a retry after a lost
+        response (or a rerun that never learnt of the first create) is refused instead of creating, and
+        billing, a second resource: the caller then adopts it with :meth:`read_own`. A lost response is
+        raised as a TransientError (retried: the ID guards it), never as "outcome unknown".
+        """
+        try:
+            return self.guard(what, create, create=True)
+        except OutcomeUnknown as exc:
+            raise TransientError(str(exc), vendor=exc.vendor) from exc
+        except Conflict:
+            return None  # our ID is taken: an earlier attempt or run created it (or is creating it)
+
+    def read_own(
+        self, what: str, name: str, get: Callable[[], Any], submission_key: str | None
+    ) -> Any | None:
+        """The resource ``name`` that a create under our ID made, by one get; ``None`` while it is 404.
+
+        Raises Conflict when it carries another submission key: only a hash collision or someone reusing
+        our ID by hand gets there, and it is never adopted.
+        """
+        try:
+            found = self.guard(f"get {what}", get)
+        except PermanentError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        owner = str((getattr(found, "labels", None) or {}).get(LABEL_KEY, ""))
+        if submission_key and owner != submission_key:
+            raise Conflict(
+                f"Vertex AI {what} {name} exists but carries submission key {owner!r}, not this job's "
+                f"{submission_key!r}",
+                vendor="vertex",
+            )
+        return found
 
     def create_once(self, what: str, find: Callable[[], Any], create: Callable[[], Any]) -> tuple[Any, bool]:
         """Find a labelled resource, or create it (an LRO) exactly once; return it and whether it existed.

@@ -13,7 +13,7 @@ there is nothing to deploy or predict with; upload the artifacts as a Model sepa
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,7 +24,7 @@ from ._base import JOB_STATES, VertexConfig
 from ._client import aiplatform_v1
 from ._resources import ResourceKind, VertexJobModel
 
-__all__ = ["VertexCustomJob", "VertexCustomJobConfig"]
+__all__ = ["CustomJobSpecModel", "VertexCustomJob", "VertexCustomJobConfig"]
 
 
 def _check_gcs(field: str, uri: str) -> str:
@@ -153,14 +153,12 @@ def _custom_outputs(data: dict[str, Any]) -> dict[str, Any]:
 CUSTOM_JOB = ResourceKind("custom job", "jobs", "custom_job", "CustomJob", JOB_STATES, _custom_outputs)
 
 
-class VertexCustomJob(VertexJobModel[VertexCustomJobConfig]):
-    """A Vertex AI CustomJob: submit, status, cancel and reattach; no model to deploy (not Serving)."""
+CustomT = TypeVar("CustomT", bound=VertexCustomJobConfig)
 
-    adapter_name: ClassVar[str] = "vertex-custom-job"
-    kind: ClassVar[ResourceKind] = CUSTOM_JOB
-    config_class: ClassVar[type[VertexCustomJobConfig]] = VertexCustomJobConfig
-    # Training parameters become the container's arguments; everything else about the job is config.
-    input_fields: ClassVar[frozenset[str] | None] = frozenset({"training_params"})
+
+class CustomJobSpecModel(VertexJobModel[CustomT]):
+    """What builds a ``CustomJobSpec`` from a :class:`VertexCustomJobConfig`: the custom job's own, and
+    each trial's of a hyperparameter tuning job (``trialJobSpec``)."""
 
     # -- the request --------------------------------------------------------------------------------------
 
@@ -218,8 +216,8 @@ class VertexCustomJob(VertexJobModel[VertexCustomJobConfig]):
             pools.append({**pool, "replicaCount": config.replica_count - 1})
         return pools
 
-    def custom_job_body(self, input: TrainPluginInput, submission_key: str) -> dict[str, Any]:
-        """The REST JSON of the CustomJob to create."""
+    def custom_job_spec(self, input: TrainPluginInput) -> dict[str, Any]:
+        """The REST JSON of the ``CustomJobSpec`` (worker pools, service account, outputs, scheduling)."""
         config = self.require_config()
         job_spec: dict[str, Any] = {"workerPoolSpecs": self.worker_pool_specs(input)}
         if config.service_account:
@@ -235,7 +233,21 @@ class VertexCustomJob(VertexJobModel[VertexCustomJobConfig]):
             scheduling["restartJobOnWorkerRestart"] = True
         if scheduling:
             job_spec["scheduling"] = scheduling
-        return self.resource_body(submission_key, jobSpec=job_spec)
+        return job_spec
+
+
+class VertexCustomJob(CustomJobSpecModel[VertexCustomJobConfig]):
+    """A Vertex AI CustomJob: submit, status, cancel and reattach; no model to deploy (not Serving)."""
+
+    adapter_name: ClassVar[str] = "vertex-custom-job"
+    kind: ClassVar[ResourceKind] = CUSTOM_JOB
+    config_class: ClassVar[type[VertexCustomJobConfig]] = VertexCustomJobConfig
+    # Training parameters become the container's arguments; everything else about the job is config.
+    input_fields: ClassVar[frozenset[str] | None] = frozenset({"training_params"})
+
+    def custom_job_body(self, input: TrainPluginInput, submission_key: str) -> dict[str, Any]:
+        """The REST JSON of the CustomJob to create."""
+        return self.resource_body(submission_key, jobSpec=self.custom_job_spec(input))
 
     def create_body(self, spec: dict[str, Any], submission_key: str) -> dict[str, Any]:
         return self.custom_job_body(TrainPluginInput.model_validate(spec["input"]), submission_key)

@@ -22,6 +22,10 @@ def _none(_data: dict[str, Any], _parent: str) -> dict[str, str]:
     return {}
 
 
+def _no_progress(_data: dict[str, Any]) -> tuple[float | None, str | None]:
+    return None, None
+
+
 @dataclass(frozen=True)
 class ResourceKind:
     """One kind of Vertex job resource, as data.
@@ -34,6 +38,7 @@ class ResourceKind:
         states: its state table.
         outputs: what the resource's REST JSON says the job produced.
         resources: related resource names a JobRef keeps, from the REST JSON and the parent.
+        progress: the fraction done and a note on it (e.g. the tasks running), from the REST JSON.
     """
 
     noun: str
@@ -43,6 +48,7 @@ class ResourceKind:
     states: StateTable
     outputs: Callable[[dict[str, Any]], dict[str, Any]]
     resources: Callable[[dict[str, Any], str], dict[str, str]] = _none
+    progress: Callable[[dict[str, Any]], tuple[float | None, str | None]] = _no_progress
 
 
 class VertexJobModel(VertexModel[ConfigT]):
@@ -88,7 +94,12 @@ class VertexJobModel(VertexModel[ConfigT]):
             job_id=ref.job_id,
         )
         data = to_json_dict(resource)
-        return status_from(data, self.kind.states, self.kind.outputs(data))
+        status = status_from(data, self.kind.states, self.kind.outputs(data))
+        fraction, note = self.kind.progress(data)
+        if fraction is None and note is None:
+            return status
+        message = f"{status.message}: {note}" if status.message and note else (note or status.message)
+        return status.model_copy(update={"progress": fraction, "message": message})
 
     def cancel_job(self, ref: JobRef) -> None:
         cancel = self._method("cancel")

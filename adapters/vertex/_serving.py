@@ -11,12 +11,12 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from adapters._errors import Conflict, OutcomeUnknown, PermanentError, SpecError, TransientError
+from adapters._errors import Conflict, PermanentError, SpecError
 from checkpoint._errors import JobferryError
 
 from .._jobs import JobRef
 from .._serving import OnlinePredictions
-from ._base import LABEL_KEY, VertexModel
+from ._base import VertexModel
 from ._client import to_json_dict, to_message, wire_size
 from ._traffic import split_for_deploy, split_for_undeploy
 
@@ -155,17 +155,12 @@ class VertexServing(OnlinePredictions, _Base):
             {"endpoint": endpoint_name, "deployedModel": body, "trafficSplit": split},
         )
 
-        def attempt() -> Any:
-            try:
-                return self.guard(
-                    "deploy model", lambda: self.vertex.endpoints.deploy_model(request=request), create=True
-                )
-            except OutcomeUnknown as exc:
-                raise TransientError(str(exc), vendor=exc.vendor) from exc  # retried; the ID guards it
-            except Conflict:
-                return None  # our ID is taken: an earlier attempt's deployment exists or is under way
-
-        operation = self.call(attempt, "deploy model")
+        # None: our ID is taken, an earlier attempt's deployment exists or is under way.
+        deploy_model = self.vertex.endpoints.deploy_model
+        operation = self.call(
+            lambda: self.create_or_taken("deploy model", lambda: deploy_model(request=request)),
+            "deploy model",
+        )
         if operation is not None:
             response = self.wait_operation(operation, "deploy model")
             deployed_id = str(response.deployed_model.id or deployed_id)
@@ -202,40 +197,26 @@ class VertexServing(OnlinePredictions, _Base):
             {"parent": parent, "endpoint": self.resource_body(key or "none"), "endpointId": endpoint_id},
         )
 
-        def attempt() -> Any:
-            try:
-                create = self.vertex.endpoints.create_endpoint
-                return self.guard("create endpoint", lambda: create(request=request), create=True)
-            except OutcomeUnknown as exc:
-                raise TransientError(str(exc), vendor=exc.vendor) from exc  # retried; the ID guards it
-            except Conflict:
-                return None  # our ID is taken: an earlier attempt or run created it (or is creating it)
-
-        operation = self.call(attempt, "create endpoint")
+        create = self.vertex.endpoints.create_endpoint
+        operation = self.call(
+            lambda: self.create_or_taken("create endpoint", lambda: create(request=request)),
+            "create endpoint",
+        )
         if operation is None:
             return self._adopt_endpoint(f"{parent}/endpoints/{endpoint_id}", key)
         return str(self.wait_operation(operation, "create endpoint").name)
 
     def _adopt_endpoint(self, name: str, key: str | None) -> str:
         """The endpoint an earlier create under our ID made, once readable (its create may be in flight)."""
-
-        def readable() -> Any:
-            try:
-                return self.guard("get endpoint", lambda: self.vertex.endpoints.get_endpoint(name=name))
-            except PermanentError as exc:
-                if exc.code == 404:
-                    return None
-                raise
-
-        found = self.wait_until(f"endpoint {name}", readable, timeout=self.reach.operation_timeout)
-        owner = found.labels.get(LABEL_KEY, "")
-        if key and owner != key:
-            # Only a hash collision or someone reusing our ID by hand gets here: never serve on theirs.
-            raise Conflict(
-                f"Vertex AI endpoint {name} exists but carries submission key {owner!r}, not this job's "
-                f"{key!r}; deploy to an explicit endpoint instead",
-                vendor="vertex",
+        get = self.vertex.endpoints.get_endpoint
+        try:
+            found = self.wait_until(
+                f"endpoint {name}",
+                lambda: self.read_own("endpoint", name, lambda: get(name=name), key),
+                timeout=self.reach.operation_timeout,
             )
+        except Conflict as exc:
+            raise Conflict(f"{exc}; deploy to an explicit endpoint instead", vendor="vertex") from None
         return str(found.name)
 
     def undeploy(self, *, delete_endpoint: bool = False) -> None:

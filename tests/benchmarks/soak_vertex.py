@@ -20,6 +20,14 @@ Creates and lists get a little latency (the pipeline create twice as much) so th
 kill is classified by what exists once in-flight requests have settled: intent record, pipeline,
 checkpoint.
 
+Phase 3 (``--job-cycles``): life cycles -- train -> wait -> outputs -- of the two adapters of Vertex AI
+Pipelines and hyperparameter tuning (``vertex-pipeline-job`` with a compiled pipeline,
+``vertex-hyperparameter-tuning-job`` with a small study), alternating, on ``--workers`` threads, under the
+same fault mix, with the responses of CreatePipelineJob and CreateHyperparameterTuningJob dropped after
+their effect. Counted per adapter: completed, duplicate jobs (per plugin instance or per key), lost jobs,
+unhandled; and the ListPipelineJobs calls, which must be 0 (pipeline jobs are adopted by their
+client-chosen ID: the 409, or one get).
+
 Counted: completed cycles, duplicate pipelines (more than one pipeline for one plugin instance, or for one
 ``jobferry-key`` label), lost job IDs (a pipeline no checkpoint's job.json references, or a plugin instance
 without a loadable checkpoint), unhandled exceptions (anything escaping a cycle or a failed rerun), retries
@@ -28,7 +36,8 @@ method. Also reported, not goals: duplicate datasets, endpoints and deployments 
 
 Goals: 100 % completed, 0 duplicate pipelines, 0 lost, 0 unhandled; the exit code is 1 when one is missed.
 
-Usage: ``python tests/benchmarks/soak_vertex.py [--cycles 200] [--kills 50] [--json out.json]``
+Usage: ``python tests/benchmarks/soak_vertex.py [--cycles 200] [--kills 50] [--job-cycles 100]
+[--json out.json]``
 """
 
 from __future__ import annotations
@@ -80,7 +89,16 @@ COLUMNS = ["weight_g", "diameter_cm", "hue", "sugar_brix", "fruit"]
 TARGET = "fruit"
 METHODS: tuple[str, ...] = tuple(sorted({route.method for route in ROUTES}))
 #: Creates whose responses are dropped after their effect.
-DROP_METHODS = frozenset({"CreateTrainingPipeline", "CreateDataset", "CreateEndpoint", "DeployModel"})
+DROP_METHODS = frozenset(
+    {
+        "CreateTrainingPipeline",
+        "CreateDataset",
+        "CreateEndpoint",
+        "DeployModel",
+        "CreatePipelineJob",
+        "CreateHyperparameterTuningJob",
+    }
+)
 #: Methods slowed down in phase 2, so that the window between start-up and the persist is hittable.
 SLOW_METHODS = frozenset(
     {"ListDatasets", "CreateDataset", "ListTrainingPipelines", "CreateTrainingPipeline", "GetOperation"}
@@ -102,6 +120,7 @@ class SoakSettings:
     cycles: int = 200
     workers: int = 8
     kills: int = 50
+    job_cycles: int = 100
     kill_workers: int = 2
     calibration_runs: int = 4
     recalibrate_every: int = 5
@@ -898,6 +917,192 @@ def run_kills(
 # -- report -----------------------------------------------------------------------------------------------
 
 
+# -- phase 3: pipeline jobs and hyperparameter tuning jobs -----------------------------------------------
+
+#: adapter -> the emulator collection its jobs live in.
+JOB_ADAPTERS = {
+    "vertex-pipeline-job": "pipelineJobs",
+    "vertex-hyperparameter-tuning-job": "hyperparameterTuningJobs",
+}
+PIPELINE_SPEC: dict[str, Any] = {
+    "pipelineInfo": {"name": "soak"},
+    "schemaVersion": "2.1.0",
+    "root": {
+        "dag": {"tasks": {"prepare": {}, "train": {"dependentTasks": ["prepare"]}}},
+        "inputDefinitions": {"parameters": {"run": {"parameterType": "NUMBER_INTEGER"}}},
+    },
+}
+STUDY: dict[str, Any] = {
+    "container_image_uri": "gcr.io/jobferry-soak/trainer:1",
+    "metrics": {"accuracy": "maximize"},
+    "parameters": {
+        "learning_rate": {"type": "double", "min": 0.001, "max": 0.1, "scale": "log"},
+        "optimizer": {"type": "categorical", "values": ["adam", "sgd"]},
+    },
+    "max_trial_count": 4,
+    "parallel_trial_count": 2,
+}
+
+
+def job_spec_dict(
+    adapter: str, plugin_instance: str, url: str, settings: SoakSettings, spec: Path
+) -> dict[str, Any]:
+    """The job spec of one plugin instance of ``adapter`` (phase 3)."""
+    base = spec_dict(plugin_instance, url, settings)
+    config = {k: v for k, v in base["config"].items() if k in _REACH}
+    if adapter == "vertex-pipeline-job":
+        config |= {"pipeline_spec": str(spec), "pipeline_root": f"gs://{BUCKET}/root"}
+    else:
+        config |= STUDY
+    return {**base, "adapter": adapter, "config": config, "input": {"training_params": {"run": 1}}}
+
+
+#: The settings of phase 1's specs that phase 3 keeps: how to reach the emulator and the policies.
+_REACH = ("project", "location", "api_endpoint", "credentials", "labels", "call_timeout")
+_REACH += ("requests_per_minute", "retry", "poll")
+
+
+def run_job_cycle(
+    index: int, url: str, workspace: Workspace, settings: SoakSettings, spec: Path
+) -> tuple[str, CycleResult]:
+    """train -> wait -> outputs for ``jobs-{index}``, of one of :data:`JOB_ADAPTERS`; never raises."""
+    adapter = sorted(JOB_ADAPTERS)[index % len(JOB_ADAPTERS)]
+    pid = f"jobs-{index:04d}"
+    result = CycleResult(pid)
+    policy = CountingRetryPolicy(**retry_fields(settings))
+    started = time.monotonic()
+    try:
+        job = JobSpec.from_dict(job_spec_dict(adapter, pid, url, settings, spec))
+        model = job.adapter_class()
+        model.receive_config(job.adapter_config.model_copy(update={"retry": policy}))
+        model.bind(workspace, pid)
+        model.train(job.train_request(workspace))
+        result.job_id = model.job.job_id
+        final = model.raise_for_status(model.wait(timeout=settings.cycle_timeout))
+        wanted = "tasks" if adapter == "vertex-pipeline-job" else "bestTrial"
+        if wanted not in final.outputs:
+            raise AssertionError(f"{adapter} succeeded without {wanted}: {final.outputs!r:.300}")
+        result.completed = True
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.traceback = traceback.format_exc()
+    result.retries = dict(Counter(operation_kind(e.what) for e in policy.events))
+    result.seconds = time.monotonic() - started
+    return adapter, result
+
+
+@dataclass
+class JobCycleReport:
+    """Phase 3's figures, per adapter."""
+
+    cycles: int
+    by_adapter: dict[str, dict[str, Any]]
+    pipeline_job_lists: int
+    retries: int
+    emulator: dict[str, int]
+    faults_injected: dict[str, int]
+    errors: list[str]
+    wall_seconds: float
+
+    @property
+    def goals_met(self) -> bool:
+        return self.pipeline_job_lists == 0 and all(
+            row["completed"] == row["cycles"]
+            and row["duplicates"] == 0
+            and row["duplicate_keys"] == 0
+            and row["lost"] == 0
+            and row["unhandled"] == 0
+            for row in self.by_adapter.values()
+        )
+
+
+def audit_jobs(
+    emu: VertexEmulator, workspace: Workspace, results: Sequence[tuple[str, CycleResult]]
+) -> dict[str, dict[str, Any]]:
+    """Per adapter: its jobs in the emulator against its checkpoints (duplicates, lost)."""
+    out: dict[str, dict[str, Any]] = {}
+    for adapter, collection in JOB_ADAPTERS.items():
+        mine = [r for a, r in results if a == adapter]
+        jobs = [j.doc for j in _snapshot(emu.state.jobs[collection].values)]
+        per_instance = Counter(str(d.get("displayName")) for d in jobs)
+        per_key = Counter((d.get("labels") or {}).get(LABEL_KEY) for d in jobs)
+        referenced: set[str] = set()
+        missing: list[str] = []
+        for r in mine:
+            job_id, _, error = checkpoint_job_id(workspace, r.plugin_instance)
+            if job_id is None:
+                missing.append(f"{r.plugin_instance}: {error}")
+            else:
+                referenced.add(job_id)
+        unreferenced = [str(d["name"]) for d in jobs if d["name"] not in referenced]
+        out[adapter] = {
+            "cycles": len(mine),
+            "completed": sum(r.completed for r in mine),
+            "jobs": len(jobs),
+            "duplicates": sum(n - 1 for n in per_instance.values() if n > 1),
+            "duplicate_keys": sum(n - 1 for k, n in per_key.items() if k and n > 1),
+            "lost": len(unreferenced) + len(missing),
+            "unhandled": sum(r.error is not None for r in mine),
+        }
+    return out
+
+
+def run_job_cycles(
+    settings: SoakSettings, root: Path, progress: Callable[[str], None] | None = None
+) -> JobCycleReport:
+    """Phase 3: ``settings.job_cycles`` life cycles of the pipeline and tuning adapters, alternating."""
+    workspace = Workspace(str(root / "ws-jobs"))
+    spec = root / "pipeline.json"
+    spec.write_text(json.dumps(PIPELINE_SPEC))
+    started = time.monotonic()
+    with VertexEmulator(emulator_config(settings)) as emu:
+        results: list[tuple[str, CycleResult]] = []
+        with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="soak-jobs") as pool:
+            futures = [
+                pool.submit(run_job_cycle, i, emu.url, workspace, settings, spec)
+                for i in range(settings.job_cycles)
+            ]
+            for n, future in enumerate(futures, 1):
+                results.append(future.result())
+                if progress is not None and (n % 25 == 0 or n == len(futures)):
+                    done = sum(r.completed for _, r in results)
+                    progress(f"  job cycles: {n}/{len(futures)} finished, {done} completed")
+        wall = time.monotonic() - started
+        retries = sum(sum(r.retries.values()) for _, r in results)
+        return JobCycleReport(
+            cycles=settings.job_cycles,
+            by_adapter=audit_jobs(emu, workspace, results),
+            pipeline_job_lists=emu.counts["ListPipelineJobs"],
+            retries=retries,
+            emulator=log_summary(emu),
+            faults_injected=dict(sorted(emu.faults.injected.items())),
+            errors=[f"{r.plugin_instance}: {r.error}\n{r.traceback}" for _, r in results if r.error],
+            wall_seconds=wall,
+        )
+
+
+def job_report_rows(report: JobCycleReport) -> list[tuple[str, str, str, str]]:
+    """Phase 3's rows of the report table."""
+    rows = [_row("phase 3: pipeline / tuning job life cycles", report.cycles)]
+    for adapter, row in report.by_adapter.items():
+        rows += [
+            _row(f"  {adapter}: completed", f"{row['completed']} of {row['cycles']}", "all",
+                 row["completed"] == row["cycles"]),
+            _row(f"  {adapter}: duplicate jobs", f"{row['duplicates']} (same key: {row['duplicate_keys']})",
+                 "0", row["duplicates"] == 0 and row["duplicate_keys"] == 0),
+            _row(f"  {adapter}: lost jobs", row["lost"], "0", row["lost"] == 0),
+            _row(f"  {adapter}: unhandled", row["unhandled"], "0", row["unhandled"] == 0),
+        ]  # fmt: skip
+    drops = {k[len("dropped ") :]: v for k, v in report.emulator.items() if k.startswith("dropped ")}
+    rows += [
+        _row("  ListPipelineJobs calls", report.pipeline_job_lists, "0", report.pipeline_job_lists == 0),
+        _row("  creates dropped after their effect", ", ".join(f"{k} {v}" for k, v in drops.items()) or "0"),
+        _row("  retries used (on_retry)", report.retries),
+        _row("  wall time", f"{report.wall_seconds:.1f} s"),
+    ]
+    return rows
+
+
 def _row(name: str, value: Any, goal: str = "", ok: bool | None = None) -> tuple[str, str, str, str]:
     mark = "" if ok is None else ("ok" if ok else "MISSED")
     return name, str(value), goal, mark
@@ -1014,6 +1219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=defaults.workers, help="phase 1 threads")
     parser.add_argument("--kills", type=int, default=defaults.kills, help="phase 2 killed runs (0: skip)")
     parser.add_argument("--kill-workers", type=int, default=defaults.kill_workers, help="phase 2 at once")
+    parser.add_argument(
+        "--job-cycles", type=int, default=defaults.job_cycles, help="phase 3 life cycles (0: skip)"
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--error-rate", type=float, default=defaults.error_rate)
     parser.add_argument("--drop-rate", type=float, default=defaults.drop_rate)
@@ -1026,6 +1234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         kills=args.kills,
         kill_workers=args.kill_workers,
+        job_cycles=args.job_cycles,
         seed=args.seed,
         error_rate=args.error_rate,
         drop_rate=args.drop_rate,
@@ -1050,8 +1259,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{settings.kill_workers} at a time ..."
             )
             kills = run_kills(settings, root, say)
+        jobs = None
+        if settings.job_cycles:
+            say(
+                f"phase 3: {settings.job_cycles} pipeline / tuning job life cycles on "
+                f"{settings.workers} threads ..."
+            )
+            jobs = run_job_cycles(settings, root, say)
     say("")
-    say(format_table(report_rows(cycles, kills)))
+    say(format_table(report_rows(cycles, kills) + (job_report_rows(jobs) if jobs is not None else [])))
+    for error in (jobs.errors if jobs is not None else [])[:5]:
+        say(f"\nerror (phase 3): {error}")
     for report in (cycles, kills):
         if report is not None and report.audit.duplicated:
             say("\nduplicated resources per plugin instance (first 10):")
@@ -1073,6 +1291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             + ", ".join(f"{k} {v}" for k, v in cycles.requests_by_method.items())
         )
     data = to_json(settings, cycles, kills)
+    if jobs is not None:
+        data["jobs"] = {**asdict(jobs), "goals_met": jobs.goals_met}
+        data["goals_met"] = data["goals_met"] and jobs.goals_met
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2, default=str))
         say(f"\nwrote {args.json}")

@@ -154,7 +154,7 @@ def test_unknown_operation_is_not_found_and_unserved_rpcs_unimplemented(rpc: Cli
     with pytest.raises(exceptions.NotFound):
         rpc.endpoint.get_operation(request={"name": f"{PARENT}/endpoints/1/operations/2"})
     with pytest.raises(exceptions.MethodNotImplemented):
-        rpc.pipeline.list_pipeline_jobs(parent=PARENT)
+        rpc.job.list_nas_jobs(parent=PARENT)
 
 
 def test_a_503_carries_retry_info_and_is_retried(emu: VertexEmulator, rpc: Clients) -> None:

@@ -47,11 +47,16 @@ class Route:
 
 def _job_routes(collection: str, singular: str) -> list[tuple[str, str, str, _Handler]]:
     def create(app: EmulatorApp, parent: str, body: dict[str, Any], q: dict[str, str]) -> dict[str, Any]:
+        if collection == "pipelineJobs":
+            # Over REST the client sends the ID as a query parameter, camelCase; Google accepts snake_case.
+            job_id = q.get("pipelineJobId") or q.get("pipeline_job_id") or ""
+            return app.state.create_pipeline_job(parent, body, job_id)
         creator = {
             "trainingPipelines": app.state.create_pipeline,
             "customJobs": app.state.create_custom_job,
             "batchPredictionJobs": app.state.create_batch_job,
             "tuningJobs": app.state.create_tuning_job,
+            "hyperparameterTuningJobs": app.state.create_hyperparameter_tuning_job,
         }[collection]
         return creator(parent, body)
 
@@ -149,6 +154,8 @@ def _routes() -> list[Route]:
         *_job_routes("batchPredictionJobs", "BatchPredictionJob"),
         # GenAiTuningService deletes no tuning job.
         *[r for r in _job_routes("tuningJobs", "TuningJob") if r[2] != "DeleteTuningJob"],
+        *_job_routes("pipelineJobs", "PipelineJob"),
+        *_job_routes("hyperparameterTuningJobs", "HyperparameterTuningJob"),
         *_resource_routes("datasets", "Dataset"),
         *_resource_routes("models", "Model"),
         *_resource_routes("endpoints", "Endpoint"),

@@ -21,6 +21,8 @@ FAMILIES = (
     "custom_job",
     "batch_prediction",
     "tuning",
+    "pipeline_job",
+    "hyperparameter_tuning",
 )
 
 #: Job and long-running-operation submissions: they count against Vertex's separate submission quota
@@ -80,6 +82,8 @@ def _default_durations() -> dict[str, Phases]:
         "custom_job": Phases(pending=120, running=600),
         "batch_prediction": Phases(pending=300, running=900),
         "tuning": Phases(pending=300, running=3600),
+        "pipeline_job": Phases(pending=60, running=1800),
+        "hyperparameter_tuning": Phases(pending=120, running=3600),
     }
 
 

@@ -1,4 +1,6 @@
-"""The life cycle of jobs: training pipelines, custom jobs and batch prediction jobs alike.
+"""The life cycle of jobs: training pipelines, custom jobs, batch prediction jobs, pipeline jobs and
+hyperparameter tuning jobs alike (the last two add their task details and trials in :mod:`._kfp` and
+:mod:`._hptuning`, through :attr:`Job.on_render`).
 
 A job's state is computed from its creation time and the clock whenever it is read. A job's effects of
 succeeding (model upload, batch output) run, once, whenever the job is first seen SUCCEEDED, so they never
@@ -24,11 +26,20 @@ from ._filters import compile_filter
 from ._labels import validate_labels
 from ._operations import Operations, empty
 from ._runtime import Runtime
-from ._wire import RPC_CODES, invalid, not_found, precondition
+from ._wire import RPC_CODES, ApiError, invalid, not_found, precondition
 
 Outcome = Literal["succeed", "fail", "pause"]
 OUTCOMES: tuple[Outcome, ...] = ("succeed", "fail", "pause")
-JOB_KINDS = ("trainingPipelines", "customJobs", "batchPredictionJobs", "tuningJobs")
+JOB_KINDS = (
+    "trainingPipelines",
+    "customJobs",
+    "batchPredictionJobs",
+    "pipelineJobs",
+    "hyperparameterTuningJobs",
+    "tuningJobs",
+)
+#: The kinds whose state is a PipelineState (the others' is a JobState).
+PIPELINE_KINDS = frozenset({"trainingPipelines", "pipelineJobs"})
 OUTCOME_LABEL = "emulator-outcome"
 SECONDS_LABEL = "emulator-seconds"
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"})
@@ -60,10 +71,12 @@ class Job:
     #: What succeeding does (upload the model, write batch output), called once with the end time.
     on_success: Callable[[float], None] | None = None
     succeeded_effects_done: bool = False
+    #: What the kind adds to the job's JSON at a given state and time (task details, trials).
+    on_render: Callable[[dict[str, Any], str, float], None] | None = None
 
     @property
     def prefix(self) -> str:
-        return "PIPELINE_STATE_" if self.kind == "trainingPipelines" else "JOB_STATE_"
+        return "PIPELINE_STATE_" if self.kind in PIPELINE_KINDS else "JOB_STATE_"
 
     @property
     def boundaries(self) -> list[tuple[str, float, float]]:
@@ -131,8 +144,7 @@ class Jobs:
         Args:
             outcome: ``succeed``, ``fail`` (the job runs, then ends FAILED) or ``pause`` (it runs half its
                 time, then stays PAUSED).
-            kind: ``trainingPipelines``, ``customJobs``, ``batchPredictionJobs`` or ``tuningJobs``; None for
-                any.
+            kind: one of :data:`JOB_KINDS` (``trainingPipelines``, ``customJobs``, ...); None for any.
             count: how many jobs the script applies to.
             message: the error message of failed jobs.
         """
@@ -173,20 +185,25 @@ class Jobs:
             return [("QUEUED", pending / 2), ("PENDING", pending / 2), ("RUNNING", running)]
         return [("PENDING", pending), ("RUNNING", running)]
 
-    def add(self, parent: str, kind: str, body: dict[str, Any], family: str, *, named: bool = True) -> Job:
+    def add(
+        self, parent: str, kind: str, body: dict[str, Any], family: str, job_id: str = "", *, named: bool = True
+    ) -> Job:
         """Creates a job of ``kind`` under ``parent`` (canonical) with the phases of ``family``.
 
-        ``named``: the resource has a required ``displayName`` (a TuningJob has none). Call with the lock
-        held: it takes a scripted outcome.
+        ``job_id``: the client-chosen ID (pipeline jobs); a taken one is 409 ALREADY_EXISTS, before any
+        effect. ``named``: the resource has a required ``displayName`` (a TuningJob has none). Call with the
+        lock held: it takes a scripted outcome.
         """
         if named and not body.get("displayName"):
             raise invalid("displayName is required")
         labels = validate_labels(body.get("labels"))
+        name = f"{parent}/{kind}/{job_id or self._rt.new_id()}"
+        if name in self.jobs[kind]:
+            raise ApiError(409, f'The resource "{name}" already exists.')
         outcome, message = self._outcome(kind, labels)
         now = self._rt.clock()
-        id_ = self._rt.new_id()
         doc = {k: v for k, v in body.items() if k not in ("name", "state", "error", "createTime")}
-        doc.update(name=f"{parent}/{kind}/{id_}", labels=labels)
+        doc.update(name=name, labels=labels)
         job = Job(
             kind,
             doc,
@@ -257,6 +274,8 @@ class Jobs:
             doc["error"] = {"code": RPC_CODES["CANCELLED"], "message": "CANCELED"}
         if state == "SUCCEEDED" and job.summary:
             doc["trainingTaskMetadata"] = job.summary
+        if job.on_render is not None:
+            job.on_render(doc, state, now)
         return doc
 
     def get(self, kind: str, name: str) -> dict[str, Any]:

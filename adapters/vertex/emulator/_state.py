@@ -23,7 +23,9 @@ from ._config import EmulatorConfig
 from ._datasets import Datasets
 from ._endpoints import Deployed, Endpoints
 from ._filters import compile_filter
+from ._hptuning import HyperparameterTuningJobs
 from ._jobs import JOB_KINDS, OUTCOME_LABEL, OUTCOMES, SECONDS_LABEL, Job, Jobs, Outcome, Script
+from ._kfp import PipelineJobs
 from ._labels import validate_labels
 from ._models import Models
 from ._operations import TYPE_PREFIX, Operation, Operations, empty
@@ -87,6 +89,8 @@ class State:
         self._pipelines = Pipelines(self._runtime, self._jobs, self._datasets, self._models)
         self._batch = BatchPredictions(self._runtime, self._jobs, self._models)
         self._tuning = TuningJobs(self._runtime, self._jobs, self._models, self._endpoints)
+        self._pipeline_jobs = PipelineJobs(self._runtime, self._jobs)
+        self._hptuning = HyperparameterTuningJobs(self._runtime, self._jobs)
         self._collections: dict[str, Collection] = {
             "datasets": self._datasets,
             "models": self._models,
@@ -177,6 +181,14 @@ class State:
     def generate_content(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         """``generateContent`` on an endpoint serving a tuned Gemini model."""
         return self._tuning.generate_content(endpoint, body)
+
+    def create_pipeline_job(self, parent: str, body: dict[str, Any], job_id: str = "") -> dict[str, Any]:
+        """Creates a Vertex AI Pipelines job (under the client's ``pipelineJobId``: 409 when it is taken)."""
+        return self._pipeline_jobs.create(parent, body, job_id)
+
+    def create_hyperparameter_tuning_job(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Creates a hyperparameter tuning job; its trials run in waves with computed measurements."""
+        return self._hptuning.create(parent, body)
 
     # -- operations -------------------------------------------------------------------------------------
 
