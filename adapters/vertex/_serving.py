@@ -16,7 +16,7 @@ from checkpoint._errors import JobferryError
 
 from .._jobs import JobRef
 from .._serving import OnlinePredictions
-from ._base import VertexModel
+from ._base import LABEL_KEY, VertexModel
 from ._client import to_json_dict, to_message, wire_size
 from ._traffic import split_for_deploy, split_for_undeploy
 

@@ -226,8 +226,10 @@ def test_run_prompts_the_tuned_endpoint_in_order_concurrently(
 
 
 def test_each_prompt_is_retried_on_its_own(vertex: Vertex, ws: Workspace, clock: FakeClock) -> None:
-    model = trained(ws, clock)
-    vertex.app.faults.set("GenerateContent", error_rate=0.5, codes=[503, 429], retry_after=0)
+    # 12 prompts, each given 12 attempts against a 30% fault rate: all fail for one prompt with
+    # probability 12 * 0.3**12 (about 6e-6), while some retry is all but certain.
+    model = trained(ws, clock, retry=FAST_RETRY.model_copy(update={"max_attempts": 12}).model_dump())
+    vertex.app.faults.set("GenerateContent", error_rate=0.3, codes=[503, 429], retry_after=0)
     prompts = [p for p, _ in QA] * 4
     assert model.run(prompts) == [a for _, a in QA] * 4
     faulted = vertex.app.counts["GenerateContent"] - len(prompts)

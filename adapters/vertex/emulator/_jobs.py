@@ -186,7 +186,14 @@ class Jobs:
         return [("PENDING", pending), ("RUNNING", running)]
 
     def add(
-        self, parent: str, kind: str, body: dict[str, Any], family: str, job_id: str = "", *, named: bool = True
+        self,
+        parent: str,
+        kind: str,
+        body: dict[str, Any],
+        family: str,
+        job_id: str = "",
+        *,
+        named: bool = True,
     ) -> Job:
         """Creates a job of ``kind`` under ``parent`` (canonical) with the phases of ``family``.
 
