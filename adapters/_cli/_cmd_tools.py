@@ -44,7 +44,15 @@ def cmd_adapters(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace, out: Output) -> int:
-    """Run the Vertex AI emulator in the foreground (REST, and gRPC unless --no-grpc)."""
+    """Run the Vertex AI emulator (REST, and gRPC unless --no-grpc), or the SageMaker one, in the foreground."""
+    if getattr(args, "service", "vertex") == "sagemaker":
+        from ..sagemaker.emulator import main as sagemaker_main
+
+        argv = [f"--port={args.port}"]
+        argv += [f"--speedup={args.speedup}"] if args.speedup is not None else []
+        argv += [f"--seed={args.seed}"] if args.seed is not None else []
+        argv += [f"--bucket-map={mapping}" for mapping in args.bucket_map]
+        return sagemaker_main(argv)
     from ..vertex.emulator import main as emulator_main
 
     argv = [f"--port={args.port}"]

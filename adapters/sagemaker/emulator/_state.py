@@ -51,6 +51,7 @@ class TrainingJob:
     stopped_at: float | None = None
     done: dict[str, Any] | None = None  # the fields the job ended with (status, secondary, times, outputs)
     transitions: list[dict[str, Any]] = field(default_factory=list)
+    forced: dict[str, str] | None = None  # a status reported as is (State.force_status)
 
 
 @dataclass
@@ -255,6 +256,7 @@ class State:
             if now >= job.created + job.phases[0][1]:
                 out["TrainingStartTime"] = job.created + job.phases[0][1]
             out["SecondaryStatusTransitions"] = transitions
+            out.update(job.forced or {})
             return out
 
     def _walk(self, job: TrainingJob, now: float) -> list[tuple[str, float, float | None]]:
@@ -272,6 +274,13 @@ class State:
             out.append((status, start, end if end <= end_at else None))
             start = end
         return out
+
+    def force_status(self, name: str, status: str | None, secondary: str | None = None) -> None:
+        """Report ``status`` / ``secondary`` for the job as they are (None: back to its own), e.g. a status
+        newer than the client knows; the job's own progress goes on underneath."""
+        with self.lock:
+            job = self._training_job(name)
+            job.forced = None if status is None else {"TrainingJobStatus": status, "SecondaryStatus": secondary or status}
 
     def stop_training_job(self, name: str) -> None:
         with self.lock:
