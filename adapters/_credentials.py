@@ -593,7 +593,8 @@ def _check_role_arn(field: str, value: Any) -> Any:
         _reject_key_material(field, value)
         if not _ROLE_ARN.fullmatch(value):
             raise InvalidCredentialRef(
-                f"{field} {_show(value)} is not an IAM role ARN (e.g. 'arn:aws:iam::123456789012:role/trainer')"
+                f"{field} {_show(value)} is not an IAM role ARN "
+                "(e.g. 'arn:aws:iam::123456789012:role/trainer')"
             )
     return value
 

@@ -37,11 +37,6 @@ __all__ = ["OnlinePredictions", "Predicting", "Serving"]
 class Predicting(Protocol):
     """An adapter that answers online predictions."""
 
-    def prediction_concurrency(self) -> int:
-        """Prediction requests in flight at once: the policy's; adapters may lower it to what serves them
-        (SageMaker: the endpoint's instance count times the requests one instance takes)."""
-        return self.policies.max_concurrency
-
     def run(self, instances: Sequence[Any], parameters: dict[str, Any] | None = None) -> list[Any]:
         """Predictions for ``instances``, in their order."""
         ...
@@ -75,6 +70,11 @@ class OnlinePredictions(_Base):
     def prediction_target(self) -> JobRef:
         """What ``predict_chunk`` is called with: the job by default (adapters may use a deployment)."""
         return self.job
+
+    def prediction_concurrency(self) -> int:
+        """Prediction requests in flight at once: the policy's; adapters may lower it to what serves them
+        (SageMaker: the endpoint's instance count times the requests one instance takes)."""
+        return self.policies.max_concurrency
 
     def run(self, instances: Sequence[Any], parameters: dict[str, Any] | None = None) -> list[Any]:
         """Predictions for ``instances``, in their order.

@@ -44,7 +44,7 @@ def cmd_adapters(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace, out: Output) -> int:
-    """Run the Vertex AI emulator (REST, and gRPC unless --no-grpc), or the SageMaker one, in the foreground."""
+    """Run the Vertex AI emulator (REST, and gRPC unless --no-grpc), or the SageMaker one, until Ctrl-C."""
     if getattr(args, "service", "vertex") == "sagemaker":
         from ..sagemaker.emulator import main as sagemaker_main
 

@@ -79,7 +79,9 @@ def _assumed(ref: AwsAssumeRoleRef, region: str) -> Any:
         role_arn=ref.role_arn,
         extra_args=extra,
     )
-    credentials = DeferredRefreshableCredentials(method="assume-role", refresh_using=fetcher.fetch_credentials)
+    credentials = DeferredRefreshableCredentials(
+        method="assume-role", refresh_using=fetcher.fetch_credentials
+    )
     return _with_credentials(credentials, region)
 
 

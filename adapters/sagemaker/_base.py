@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -193,7 +193,12 @@ class SageMakerModel(ExternalJobModel[ConfigT]):
         """Run one vendor call inside the error boundary (no retry here; callers wrap it in one)."""
         c = self.reach
         ctx = CallContext(
-            what, c.region, c.credentials.describe(), job_id=job_id, is_create=create, endpoint=c.endpoint_url or ""
+            what,
+            c.region,
+            c.credentials.describe(),
+            job_id=job_id,
+            is_create=create,
+            endpoint=c.endpoint_url or "",
         )
         with sagemaker_errors(ctx):
             return fn()

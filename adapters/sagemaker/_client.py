@@ -28,7 +28,8 @@ def boto3_module() -> ModuleType:
         import boto3
     except ImportError as exc:
         raise MissingDependency("the SageMaker adapters", "sagemaker", "boto3") from exc
-    return boto3
+    module: ModuleType = boto3
+    return module
 
 
 class SageMakerClients:
@@ -70,7 +71,7 @@ class SageMakerClients:
             extra["signature_version"] = UNSIGNED
         self._config = Config(
             region_name=region,
-            retries=NO_RETRIES,  # type: ignore[arg-type]
+            retries=NO_RETRIES,
             read_timeout=call_timeout,
             connect_timeout=connect_timeout,
             max_pool_connections=max_pool_connections,

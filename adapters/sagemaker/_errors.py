@@ -5,9 +5,9 @@
     botocore                                              jobferry
     ClientError ThrottlingException, Throttling,
       ThrottledException, TooManyRequestsException,
-      RequestLimitExceeded, ... or HTTP 429              -> QuotaExceeded       (retried, Retry-After honoured)
+      RequestLimitExceeded, ... or HTTP 429              -> QuotaExceeded       (retried; Retry-After kept)
     ClientError ResourceInUse                            -> Conflict            (a taken name: adopt it)
-    ClientError ResourceNotFound                         -> JobNotFound on a job call, else PermanentError
+    ClientError ResourceNotFound                         -> JobNotFound on a job call, else Permanent.
     ClientError ValidationException                      -> InvalidJobSpec; JobNotFound on a Describe of a
                                                             job (see below)
     ClientError ResourceLimitExceeded                    -> PermanentError      (an account limit; ask AWS)
@@ -20,7 +20,7 @@
     EndpointConnectionError (nothing sent)               -> ServiceUnreachable
     ConnectTimeoutError                                  -> TransientError
     ReadTimeoutError, ConnectionClosedError, other
-      HTTPClientError                                    -> OutcomeUnknown on a create, TransientError otherwise
+      HTTPClientError                                    -> OutcomeUnknown on a create, else TransientError
     NoCredentialsError, PartialCredentials, NoRegion     -> AuthError
     ParamValidationError (botocore refused, unsent)      -> InvalidJobSpec
 

@@ -12,6 +12,7 @@ serving instance at once, in order, as JSON (``{"instances": [...]}``) or CSV (o
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -71,7 +72,9 @@ class SageMakerServing(OnlinePredictions, _Base):
         if self.config is not None and self.config.role_arn:
             return str(self.config.role_arn)
         sm = self.aws.sagemaker
-        job = self.guard("describe training job", lambda: sm.describe_training_job(TrainingJobName=self.job.job_id))
+        job = self.guard(
+            "describe training job", lambda: sm.describe_training_job(TrainingJobName=self.job.job_id)
+        )
         return str(job["RoleArn"])
 
     def _key(self) -> str:
@@ -83,7 +86,7 @@ class SageMakerServing(OnlinePredictions, _Base):
     def _once(
         self, noun: str, name: str, describe: Callable[[], Any], create: Callable[[], Any]
     ) -> tuple[Any, bool]:
-        """Describe, else create, exactly once; a failed create is followed by a look (it may have happened)."""
+        """Describe, else create, exactly once; a failed create is followed by a look (it may have worked)."""
 
         def look() -> Any:
             try:
@@ -194,7 +197,7 @@ class SageMakerServing(OnlinePredictions, _Base):
         return endpoint_name
 
     def endpoint_status(self, name: str) -> JobStatus:
-        """The endpoint's status as a JobStatus (``InService`` is SUCCEEDED; ``Failed`` carries the reason)."""
+        """The endpoint's status as a JobStatus (``InService``: SUCCEEDED; ``Failed`` carries the reason)."""
         sm = self.aws.sagemaker
         found = self.guard("describe endpoint", lambda: sm.describe_endpoint(EndpointName=name), job_id=name)
         raw = str(found.get("EndpointStatus"))
@@ -208,7 +211,9 @@ class SageMakerServing(OnlinePredictions, _Base):
         )
 
     def _await_in_service(self, name: str) -> None:
-        final = self.wait_for(f"endpoint {name}", lambda: self.endpoint_status(name), timeout=self.reach.operation_timeout)
+        final = self.wait_for(
+            f"endpoint {name}", lambda: self.endpoint_status(name), timeout=self.reach.operation_timeout
+        )
         if final.state is not JobState.SUCCEEDED:
             raise PermanentError(
                 f"SageMaker endpoint {name} did not come InService: {final.summary()}", vendor="sagemaker"
@@ -234,10 +239,9 @@ class SageMakerServing(OnlinePredictions, _Base):
                 continue
 
             def one(noun: str = noun, name: str = name, delete: Callable[[str], Any] = delete) -> None:
-                try:
+                # Already gone (an earlier undeploy, or deleted by hand) is what we want.
+                with contextlib.suppress(JobNotFound):
                     self.guard(f"delete {noun}", lambda: delete(name), job_id=name)
-                except JobNotFound:
-                    pass  # already gone (an earlier undeploy, or deleted by hand)
 
             self.call(one, f"delete {noun} {name}")
         self.update_job(
@@ -263,7 +267,9 @@ class SageMakerServing(OnlinePredictions, _Base):
         content_type = ref.resources.get("content_type", "application/json")
         if content_type == "text/csv":
             if parameters:
-                raise SpecError("parameters cannot travel in a text/csv request; deploy with application/json")
+                raise SpecError(
+                    "parameters cannot travel in a text/csv request; deploy with application/json"
+                )
             body = _csv_rows(instances)
         else:
             envelope: dict[str, Any] = {"instances": instances}
@@ -295,7 +301,9 @@ class SageMakerServing(OnlinePredictions, _Base):
         except VendorError:
             raise
         except Exception as exc:  # the body streams after the headers: a broken read is a lost answer
-            raise TransientError(f"SageMaker invoke endpoint: reading the answer failed: {exc}", vendor="sagemaker") from exc
+            raise TransientError(
+                f"SageMaker invoke endpoint: reading the answer failed: {exc}", vendor="sagemaker"
+            ) from exc
         return _parse_predictions(raw, content_type)
 
 
@@ -321,7 +329,9 @@ def _parse_predictions(raw: bytes, content_type: str) -> list[Any]:
             return predictions
     if isinstance(data, list):
         return data
-    raise TransientError(f"SageMaker invoke endpoint answered JSON without predictions: {text[:200]}", vendor="sagemaker")
+    raise TransientError(
+        f"SageMaker invoke endpoint answered JSON without predictions: {text[:200]}", vendor="sagemaker"
+    )
 
 
 def _number(row: str) -> Any:

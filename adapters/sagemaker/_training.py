@@ -66,7 +66,7 @@ SECONDARY_STATES: dict[tuple[str, str], JobState] = {
 
 
 def map_state(status: str | None, secondary: str | None) -> JobState:
-    """The uniform state of a (TrainingJobStatus, SecondaryStatus) pair: the pair's entry, else the status'."""
+    """The uniform state of a (TrainingJobStatus, SecondaryStatus) pair: its entry, else the status'."""
     if status is not None and secondary is not None and (status, secondary) in SECONDARY_STATES:
         return SECONDARY_STATES[(status, secondary)]
     return TRAINING_STATES.map(status)
@@ -199,7 +199,8 @@ class SageMakerTrainingJobConfig(SageMakerConfig):
             raise ValueError("max_wait_seconds applies to managed spot training only: set use_spot_instances")
         if self.use_spot_instances and (self.max_wait_seconds or 0) < self.max_runtime_seconds:
             raise ValueError(
-                f"managed spot training needs max_wait_seconds >= max_runtime_seconds ({self.max_runtime_seconds})"
+                "managed spot training needs max_wait_seconds >= max_runtime_seconds "
+                f"({self.max_runtime_seconds})"
             )
         return self
 
@@ -296,7 +297,8 @@ class SageMakerTrainingJob(SageMakerServing, SageMakerModel[SageMakerTrainingJob
         owner = self.tagged_key(arn) if arn else ""
         if owner != submission_key:
             raise JobIdentityMismatch(
-                f"SageMaker training job {name} exists but carries submission key {owner!r}, not {submission_key!r}",
+                f"SageMaker training job {name} exists but carries submission key {owner!r}, "
+                f"not {submission_key!r}",
                 job_id=name,
                 expected=submission_key,
                 found=owner,
@@ -352,7 +354,9 @@ class SageMakerTrainingJob(SageMakerServing, SageMakerModel[SageMakerTrainingJob
             status = self.refresh()
             artefact = status.outputs.get("modelArtifacts")
         if status.state is not JobState.SUCCEEDED or not artefact:
-            raise SpecError(f"training job {self.job.job_id} has no model to deploy: it is {status.summary()}")
+            raise SpecError(
+                f"training job {self.job.job_id} has no model to deploy: it is {status.summary()}"
+            )
         return str(artefact)
 
     def inference_image(self) -> str:
@@ -374,7 +378,11 @@ def _channel(name: str, ch: Channel) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ChannelName": name,
         "DataSource": {
-            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": ch.s3_uri, "S3DataDistributionType": ch.distribution}
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": ch.s3_uri,
+                "S3DataDistributionType": ch.distribution,
+            }
         },
     }
     if ch.content_type:

@@ -81,7 +81,9 @@ def transform_status(job: dict[str, Any]) -> JobStatus:
     return JobStatus(
         state=state,
         raw_state=raw,
-        error=JobErrorInfo(code=str(raw), message=str(reason or "")) if reason or state is JobState.FAILED else None,
+        error=JobErrorInfo(code=str(raw), message=str(reason or ""))
+        if reason or state is JobState.FAILED
+        else None,
         create_time=_time(job.get("CreationTime")),
         start_time=_time(job.get("TransformStartTime")),
         end_time=_time(job.get("TransformEndTime")),
@@ -125,18 +127,24 @@ class SageMakerBatchTransform(SageMakerModel[SageMakerBatchTransformConfig]):
         return request
 
     def _ref(self, name: str, arn: str | None) -> JobRef:
-        return JobRef(adapter=self.adapter_name, job_id=name, resources={"transform_job_arn": arn} if arn else {})
+        return JobRef(
+            adapter=self.adapter_name, job_id=name, resources={"transform_job_arn": arn} if arn else {}
+        )
 
     def submit_job(self, spec: dict[str, Any], submission_key: str) -> JobRef:
         request = self.create_request(submission_key)
         name = request["TransformJobName"]
         sm = self.aws.sagemaker
         try:
-            reply = self.guard("create transform job", lambda: sm.create_transform_job(**request), create=True)
+            reply = self.guard(
+                "create transform job", lambda: sm.create_transform_job(**request), create=True
+            )
         except Conflict as exc:
             if exc.status != "ResourceInUse":
                 raise
-            job = self.guard("describe transform job", lambda: sm.describe_transform_job(TransformJobName=name))
+            job = self.guard(
+                "describe transform job", lambda: sm.describe_transform_job(TransformJobName=name)
+            )
             arn = str(job.get("TransformJobArn", ""))
             owner = self.tagged_key(arn) if arn else ""
             if owner != submission_key:
@@ -152,20 +160,28 @@ class SageMakerBatchTransform(SageMakerModel[SageMakerBatchTransformConfig]):
     def describe_job(self, ref: JobRef) -> JobStatus:
         sm = self.aws.sagemaker
         job = self.guard(
-            "describe transform job", lambda: sm.describe_transform_job(TransformJobName=ref.job_id), job_id=ref.job_id
+            "describe transform job",
+            lambda: sm.describe_transform_job(TransformJobName=ref.job_id),
+            job_id=ref.job_id,
         )
         return transform_status(job)
 
     def cancel_job(self, ref: JobRef) -> None:
         sm = self.aws.sagemaker
-        self.guard("stop transform job", lambda: sm.stop_transform_job(TransformJobName=ref.job_id), job_id=ref.job_id)
+        self.guard(
+            "stop transform job",
+            lambda: sm.stop_transform_job(TransformJobName=ref.job_id),
+            job_id=ref.job_id,
+        )
 
     def find_job(self, submission_key: str) -> JobRef | None:
         name = resource_name(submission_key, "tf")
         sm = self.aws.sagemaker
         try:
             job = self.guard(
-                "describe transform job", lambda: sm.describe_transform_job(TransformJobName=name), job_id=name
+                "describe transform job",
+                lambda: sm.describe_transform_job(TransformJobName=name),
+                job_id=name,
             )
             return self._ref(name, job.get("TransformJobArn"))
         except JobNotFound:

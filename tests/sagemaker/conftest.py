@@ -58,7 +58,9 @@ def config(emu: SageMakerEmulator, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def make(emu: SageMakerEmulator, clock: FakeClock, ws: Workspace, pid: str = "trainer", **overrides: Any) -> SageMakerTrainingJob:
+def make(
+    emu: SageMakerEmulator, clock: FakeClock, ws: Workspace, pid: str = "trainer", **overrides: Any
+) -> SageMakerTrainingJob:
     model = SageMakerTrainingJob()
     model.clock = clock
     model.receive_config(config(emu, **overrides))

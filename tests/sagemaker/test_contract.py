@@ -41,7 +41,10 @@ class TestSageMakerTrainingContract(AdapterContract):
 
     def train_input(self, outcome: str) -> TrainPluginInput:
         # Hyperparameters script the emulator and make one spec per outcome.
-        params = {"emulator-outcome": outcome if outcome == "fail" else "succeed", "emulator-seconds": SECONDS[outcome]}
+        params = {
+            "emulator-outcome": outcome if outcome == "fail" else "succeed",
+            "emulator-seconds": SECONDS[outcome],
+        }
         return TrainPluginInput(training_params=params)
 
     def count_jobs(self, model: ExternalJobModel[Any]) -> int:

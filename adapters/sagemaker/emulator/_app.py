@@ -50,7 +50,8 @@ def _name(req: dict[str, Any], field: str) -> str:
     value = req.get(field)
     if not isinstance(value, str) or not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", value):
         raise validation(
-            f"1 validation error detected: Value {value!r} at '{field[0].lower()}{field[1:]}' failed to satisfy "
+            f"1 validation error detected: Value {value!r} at '{field[0].lower()}{field[1:]}' "
+            "failed to satisfy "
             f"constraint: Member must satisfy regular expression pattern: {_NAME_RULE}"
         )
     return value
@@ -60,6 +61,16 @@ def _require(req: dict[str, Any], *fields: str) -> None:
     missing = [f for f in fields if f not in req]
     if missing:
         raise validation(f"Missing required field(s): {', '.join(missing)}")
+
+
+def _void(action: Callable[[str], None], field: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """An operation that answers nothing (``{}``) on the name in ``field``."""
+
+    def run(req: dict[str, Any]) -> dict[str, Any]:
+        action(_name(req, field))
+        return {}
+
+    return run
 
 
 class Throttle:
@@ -99,21 +110,23 @@ class SageMakerApp:
         self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "CreateTrainingJob": self._create_training_job,
             "DescribeTrainingJob": lambda r: self.state.describe_training_job(_name(r, "TrainingJobName")),
-            "StopTrainingJob": lambda r: self._none(self.state.stop_training_job(_name(r, "TrainingJobName"))),
+            "StopTrainingJob": _void(self.state.stop_training_job, "TrainingJobName"),
             "Search": self._search,
             "ListTags": lambda r: {"Tags": self.state.list_tags(str(r.get("ResourceArn", "")))},
             "CreateModel": self._create_model,
             "DescribeModel": lambda r: self.state.describe_model(_name(r, "ModelName")),
-            "DeleteModel": lambda r: self._none(self.state.delete_model(_name(r, "ModelName"))),
+            "DeleteModel": _void(self.state.delete_model, "ModelName"),
             "CreateEndpointConfig": self._create_endpoint_config,
-            "DescribeEndpointConfig": lambda r: self.state.describe_endpoint_config(_name(r, "EndpointConfigName")),
-            "DeleteEndpointConfig": lambda r: self._none(self.state.delete_endpoint_config(_name(r, "EndpointConfigName"))),
+            "DescribeEndpointConfig": lambda r: self.state.describe_endpoint_config(
+                _name(r, "EndpointConfigName")
+            ),
+            "DeleteEndpointConfig": _void(self.state.delete_endpoint_config, "EndpointConfigName"),
             "CreateEndpoint": self._create_endpoint,
             "DescribeEndpoint": lambda r: self.state.describe_endpoint(_name(r, "EndpointName")),
-            "DeleteEndpoint": lambda r: self._none(self.state.delete_endpoint(_name(r, "EndpointName"))),
+            "DeleteEndpoint": _void(self.state.delete_endpoint, "EndpointName"),
             "CreateTransformJob": self._create_transform_job,
             "DescribeTransformJob": lambda r: self.state.describe_transform_job(_name(r, "TransformJobName")),
-            "StopTransformJob": lambda r: self._none(self.state.stop_transform_job(_name(r, "TransformJobName"))),
+            "StopTransformJob": _void(self.state.stop_transform_job, "TransformJobName"),
         }
 
     @property
@@ -121,13 +134,16 @@ class SageMakerApp:
         """Requests received per operation."""
         return self.log.counts
 
-    @staticmethod
-    def _none(_: None) -> dict[str, Any]:
-        return {}
-
     def _create_training_job(self, req: dict[str, Any]) -> dict[str, Any]:
         _name(req, "TrainingJobName")
-        _require(req, "AlgorithmSpecification", "RoleArn", "OutputDataConfig", "ResourceConfig", "StoppingCondition")
+        _require(
+            req,
+            "AlgorithmSpecification",
+            "RoleArn",
+            "OutputDataConfig",
+            "ResourceConfig",
+            "StoppingCondition",
+        )
         algo = req["AlgorithmSpecification"]
         if ("TrainingImage" in algo) == ("AlgorithmName" in algo):
             raise validation("Exactly one of TrainingImage or AlgorithmName must be specified.")
@@ -197,7 +213,9 @@ class SageMakerApp:
     def _control(self, method: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         operation = self.operations.get(method)
         if operation is None:
-            raise ApiError("UnknownOperationException", f"Operation {method} is not supported by the emulator")
+            raise ApiError(
+                "UnknownOperationException", f"Operation {method} is not supported by the emulator"
+            )
         try:
             req = json.loads(body or b"{}")
         except ValueError:
@@ -210,7 +228,11 @@ class SageMakerApp:
     def _invoke(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         name = unquote(path.removeprefix("/endpoints/").removesuffix("/invocations"))
         if len(body) > self.config.max_invoke_bytes:
-            raise ApiError("ValidationError", f"Request body of {len(body)} bytes exceeds the limit of {self.config.max_invoke_bytes} bytes.")
+            raise ApiError(
+                "ValidationError",
+                f"Request body of {len(body)} bytes exceeds the limit of "
+                f"{self.config.max_invoke_bytes} bytes.",
+            )
         lower = {k.lower(): v for k, v in headers.items()}
         content_type = lower.get("content-type", "application/json").split(";")[0].strip()
         model = self.state.serving_model(name)
@@ -218,17 +240,28 @@ class SageMakerApp:
             if content_type == "text/csv":
                 rows = [r for r in csv.reader(io.StringIO(body.decode("utf-8"))) if r]
                 answers = [model.predict([float(c) for c in r]) for r in rows]
-                return 200, {"Content-Type": "text/csv"}, ("\n".join(repr(a) for a in answers) + "\n").encode()
+                return (
+                    200,
+                    {"Content-Type": "text/csv"},
+                    ("\n".join(repr(a) for a in answers) + "\n").encode(),
+                )
             if content_type == "application/json":
                 data = json.loads(body)
                 instances = data["instances"] if isinstance(data, dict) else data
                 answers = [model.predict(i) for i in instances]
-                return 200, {"Content-Type": "application/json"}, json.dumps({"predictions": answers}).encode()
+                return (
+                    200,
+                    {"Content-Type": "application/json"},
+                    json.dumps({"predictions": answers}).encode(),
+                )
         except (ValueError, KeyError, TypeError) as exc:
             raise ApiError(
-                "ModelError", f"Received client error (400) from primary with message \"{exc}\"", 424
+                "ModelError", f'Received client error (400) from primary with message "{exc}"', 424
             ) from None
-        raise ApiError("ValidationError", f"Content type {content_type} is not supported by this model (text/csv, application/json).")
+        raise ApiError(
+            "ValidationError",
+            f"Content type {content_type} is not supported by this model (text/csv, application/json).",
+        )
 
     @staticmethod
     def _error(exc: ApiError, *, runtime: bool) -> tuple[int, dict[str, str], bytes]:

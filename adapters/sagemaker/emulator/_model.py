@@ -38,7 +38,9 @@ class LinearModel:
         try:
             table = [[float(c) for c in r] for r in rows]
         except ValueError as exc:
-            raise TrainingError(f"the training CSV is not numeric ({exc}); put the label first, no header") from None
+            raise TrainingError(
+                f"the training CSV is not numeric ({exc}); put the label first, no header"
+            ) from None
         width = len(table[0])
         if width < 2 or any(len(r) != width for r in table):
             raise TrainingError("every training CSV row needs the label and the same number of features")
@@ -60,7 +62,9 @@ class LinearModel:
 
     def to_tar_gz(self) -> bytes:
         """The artefact: ``model.tar.gz`` holding ``model.json``."""
-        body = json.dumps({"bias": self.bias, "weights": self.weights, "mse": self.mse, "rows": self.rows}).encode()
+        body = json.dumps(
+            {"bias": self.bias, "weights": self.weights, "mse": self.mse, "rows": self.rows}
+        ).encode()
         out = io.BytesIO()
         with tarfile.open(fileobj=out, mode="w:gz") as tar:
             info = tarfile.TarInfo("model.json")
@@ -76,7 +80,9 @@ class LinearModel:
             if member is None:
                 raise TrainingError("the model artefact holds no model.json")
             raw: dict[str, Any] = json.loads(member.read())
-        return cls(float(raw["bias"]), tuple(float(w) for w in raw["weights"]), float(raw["mse"]), int(raw["rows"]))
+        return cls(
+            float(raw["bias"]), tuple(float(w) for w in raw["weights"]), float(raw["mse"]), int(raw["rows"])
+        )
 
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float]:

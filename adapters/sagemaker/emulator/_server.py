@@ -139,7 +139,7 @@ class SageMakerEmulator:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``: the ``endpoint_url`` of both the sagemaker and sagemaker-runtime clients."""
+        """``http://127.0.0.1:PORT``: the ``endpoint_url`` of the sagemaker and sagemaker-runtime clients."""
         if self._server is None:
             raise RuntimeError("the emulator is not running; use it as a context manager or call start()")
         return f"http://{LOOPBACK}:{self._server.server_address[1]}"
@@ -212,7 +212,8 @@ def run_server(
     if ready is None:
         print(url, flush=True)
         print(
-            f"SageMaker emulator listening on 127.0.0.1 (S3 buckets under {app.state.buckets.root}; Ctrl-C to stop)",
+            f"SageMaker emulator listening on 127.0.0.1 (S3 buckets under {app.state.buckets.root}; "
+            "Ctrl-C to stop)",
             flush=True,
         )
     else:
@@ -233,7 +234,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=port_number, default=0, help="port to listen on (0: any free port)")
     parser.add_argument("--speedup", type=float, help="divide SageMaker durations by this (default 1)")
-    parser.add_argument("--bucket-map", type=bucket_mapping, action="append", default=[], help="serve s3://BUCKET from a local folder")
+    parser.add_argument(
+        "--bucket-map",
+        type=bucket_mapping,
+        action="append",
+        default=[],
+        help="serve s3://BUCKET from a local folder",
+    )
     parser.add_argument("--data-dir", help="where unmapped buckets live (default: a temporary folder)")
     parser.add_argument("--seed", type=int, help="seed of fault draws")
     args = parser.parse_args(argv)
@@ -244,7 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         SageMakerEmulatorConfig(**fields)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
         print(f"error: invalid emulator settings: {problems}", file=sys.stderr)
         return 2
     try:

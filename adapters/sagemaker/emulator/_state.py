@@ -28,7 +28,9 @@ SECONDS_TAG = "emulator-seconds"
 class ApiError(Exception):
     """An error answered in SageMaker's JSON shape: ``{"__type": code, "message": ...}``."""
 
-    def __init__(self, code: str, message: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -162,9 +164,15 @@ class State:
             if now >= job.stopped_at + self.real(self.config.stop_seconds):
                 end = job.stopped_at + self.real(self.config.stop_seconds)
                 job.done = {"TrainingJobStatus": "Stopped", "SecondaryStatus": "Stopped", "end": end}
-                job.transitions.append({"Status": "Stopped", "StartTime": end, "StatusMessage": "Training job stopped."})
+                job.transitions.append(
+                    {"Status": "Stopped", "StartTime": end, "StatusMessage": "Training job stopped."}
+                )
             return
-        if limit is not None and now >= started + self.real(float(limit)) and self._phase(job, now) is not None:
+        if (
+            limit is not None
+            and now >= started + self.real(float(limit))
+            and self._phase(job, now) is not None
+        ):
             end = started + self.real(float(limit))
             job.done = {
                 "TrainingJobStatus": "Stopped",
@@ -181,7 +189,8 @@ class State:
                 "TrainingJobStatus": "Failed",
                 "SecondaryStatus": "Failed",
                 "end": end,
-                "FailureReason": "AlgorithmError: the emulator was asked to fail this job (emulator-outcome=fail)",
+                "FailureReason": "AlgorithmError: the emulator was asked to fail this job "
+                "(emulator-outcome=fail)",
             }
             return
         try:
@@ -190,7 +199,12 @@ class State:
             artefact = f"{out}/{job.name}/output/model.tar.gz"
             self.buckets.write(artefact, model.to_tar_gz())
         except (TrainingError, StorageError) as exc:
-            job.done = {"TrainingJobStatus": "Failed", "SecondaryStatus": "Failed", "end": end, "FailureReason": f"ClientError: {exc}"}
+            job.done = {
+                "TrainingJobStatus": "Failed",
+                "SecondaryStatus": "Failed",
+                "end": end,
+                "FailureReason": f"ClientError: {exc}",
+            }
             return
         job.done = {
             "TrainingJobStatus": "Completed",
@@ -235,7 +249,14 @@ class State:
                     out[key] = req[key]
             transitions: list[dict[str, Any]] = []
             for status, start, end in self._walk(job, now):
-                transitions.append({"Status": status, "StartTime": start, "EndTime": end, "StatusMessage": f"{status} (emulator)"})
+                transitions.append(
+                    {
+                        "Status": status,
+                        "StartTime": start,
+                        "EndTime": end,
+                        "StatusMessage": f"{status} (emulator)",
+                    }
+                )
             if job.done is not None:
                 done = job.done
                 out["TrainingJobStatus"] = done["TrainingJobStatus"]
@@ -244,7 +265,13 @@ class State:
                 for key in ("FailureReason", "ModelArtifacts", "FinalMetricDataList"):
                     if key in done:
                         out[key] = done[key]
-                transitions.append({"Status": done["SecondaryStatus"], "StartTime": done["end"], "StatusMessage": f"{done['SecondaryStatus']} (emulator)"})
+                transitions.append(
+                    {
+                        "Status": done["SecondaryStatus"],
+                        "StartTime": done["end"],
+                        "StatusMessage": f"{done['SecondaryStatus']} (emulator)",
+                    }
+                )
             elif job.stopped_at is not None:
                 out["TrainingJobStatus"] = "Stopping"
                 out["SecondaryStatus"] = "Stopping"
@@ -280,14 +307,21 @@ class State:
         newer than the client knows; the job's own progress goes on underneath."""
         with self.lock:
             job = self._training_job(name)
-            job.forced = None if status is None else {"TrainingJobStatus": status, "SecondaryStatus": secondary or status}
+            job.forced = (
+                None
+                if status is None
+                else {"TrainingJobStatus": status, "SecondaryStatus": secondary or status}
+            )
 
     def stop_training_job(self, name: str) -> None:
         with self.lock:
             job = self._training_job(name)
             self._settle_training(job, self.clock())
             if job.done is not None:
-                raise validation(f"The request was rejected because the training job is in status {job.done['TrainingJobStatus']}.")
+                raise validation(
+                    "The request was rejected because the training job is in status "
+                    f"{job.done['TrainingJobStatus']}."
+                )
             if job.stopped_at is None:
                 job.stopped_at = self.clock()
 
@@ -329,7 +363,7 @@ class State:
                 raise validation("ProductionVariants must hold at least one variant.")
             for v in variants:
                 if v.get("ModelName") not in self.models:
-                    raise validation(f"Could not find model \"{self.arn('model', str(v.get('ModelName')))}\".")
+                    raise validation(f'Could not find model "{self.arn("model", str(v.get("ModelName")))}".')
             self.endpoint_configs[name] = {**req, "EndpointConfigArn": arn, "CreationTime": self.clock()}
             self.tags[arn] = list(req.get("Tags") or [])
             return {"EndpointConfigArn": arn}
@@ -338,13 +372,17 @@ class State:
         with self.lock:
             config = self.endpoint_configs.get(name)
             if config is None:
-                raise validation(f'Could not find endpoint configuration "{self.arn("endpoint-config", name)}".')
+                raise validation(
+                    f'Could not find endpoint configuration "{self.arn("endpoint-config", name)}".'
+                )
             return {k: v for k, v in config.items() if k != "Tags"}
 
     def delete_endpoint_config(self, name: str) -> None:
         with self.lock:
             if self.endpoint_configs.pop(name, None) is None:
-                raise validation(f'Could not find endpoint configuration "{self.arn("endpoint-config", name)}".')
+                raise validation(
+                    f'Could not find endpoint configuration "{self.arn("endpoint-config", name)}".'
+                )
 
     def create_endpoint(self, req: dict[str, Any]) -> dict[str, Any]:
         name = req["EndpointName"]
@@ -359,8 +397,13 @@ class State:
             try:
                 self._load(self.models[config["ProductionVariants"][0]["ModelName"]])
             except (KeyError, TrainingError, StorageError, OSError) as exc:
-                failure = f"The primary container for production variant AllTraffic did not pass the ping health check: {exc}"
-            endpoint = Endpoint(name, arn, req["EndpointConfigName"], self.clock(), list(req.get("Tags") or []), failure)
+                failure = (
+                    "The primary container for production variant AllTraffic did not pass the ping "
+                    f"health check: {exc}"
+                )
+            endpoint = Endpoint(
+                name, arn, req["EndpointConfigName"], self.clock(), list(req.get("Tags") or []), failure
+            )
             self.endpoints[name] = endpoint
             self.tags[arn] = endpoint.tags
             return {"EndpointArn": arn}
@@ -389,7 +432,10 @@ class State:
             if status == "InService":
                 config = self.endpoint_configs.get(ep.config) or {}
                 out["ProductionVariants"] = [
-                    {"VariantName": v["VariantName"], "CurrentInstanceCount": v.get("InitialInstanceCount", 1)}
+                    {
+                        "VariantName": v["VariantName"],
+                        "CurrentInstanceCount": v.get("InitialInstanceCount", 1),
+                    }
                     for v in config.get("ProductionVariants", [])
                 ]
             return out
@@ -414,9 +460,14 @@ class State:
         with self.lock:
             ep = self.endpoints.get(endpoint)
             if ep is None:
-                raise ApiError("ValidationError", f"Endpoint {endpoint} of account {self.config.account} not found.")
+                raise ApiError(
+                    "ValidationError", f"Endpoint {endpoint} of account {self.config.account} not found."
+                )
             if self._endpoint_status(ep) != "InService":
-                raise ApiError("ValidationError", f"Endpoint {endpoint} is not in service (status {self._endpoint_status(ep)}).")
+                raise ApiError(
+                    "ValidationError",
+                    f"Endpoint {endpoint} is not in service (status {self._endpoint_status(ep)}).",
+                )
             config = self.endpoint_configs[ep.config]
             return self._load(self.models[config["ProductionVariants"][0]["ModelName"]])
 
@@ -428,10 +479,11 @@ class State:
             if name in self.transform_jobs:
                 raise ApiError(
                     "ResourceInUse",
-                    f"Job name must be unique within an AWS account and region, and a job with this name already exists ({self.transform_jobs[name].arn})",
+                    "Job name must be unique within an AWS account and region, and a job with this name "
+                    f"already exists ({self.transform_jobs[name].arn})",
                 )
             if req.get("ModelName") not in self.models:
-                raise validation(f"Could not find model \"{self.arn('model', str(req.get('ModelName')))}\".")
+                raise validation(f'Could not find model "{self.arn("model", str(req.get("ModelName")))}".')
             job = TransformJob(name, self.arn("transform-job", name), req, self.clock())
             self.transform_jobs[name] = job
             self.tags[job.arn] = list(req.get("Tags") or [])
@@ -442,7 +494,10 @@ class State:
             return
         if job.stopped_at is not None:
             if now >= job.stopped_at + self.real(self.config.stop_seconds):
-                job.done = {"TransformJobStatus": "Stopped", "end": job.stopped_at + self.real(self.config.stop_seconds)}
+                job.done = {
+                    "TransformJobStatus": "Stopped",
+                    "end": job.stopped_at + self.real(self.config.stop_seconds),
+                }
             return
         end = job.created + self.real(self.config.transform_seconds)
         if now < end:
@@ -456,7 +511,7 @@ class State:
             for uri, body in self.buckets.read_prefix(src):
                 rows = [r for r in body.decode("utf-8").splitlines() if r.strip()]
                 answers = [repr(model.predict([float(c) for c in r.split(",")])) for r in rows]
-                rel = uri[len(base):].lstrip("/") or uri.rsplit("/", 1)[-1]
+                rel = uri[len(base) :].lstrip("/") or uri.rsplit("/", 1)[-1]
                 self.buckets.write(f"{out}/{rel}.out", ("\n".join(answers) + "\n").encode())
         except (KeyError, TrainingError, StorageError, ValueError) as exc:
             job.done = {"TransformJobStatus": "Failed", "end": end, "FailureReason": f"ClientError: {exc}"}
@@ -509,9 +564,14 @@ class State:
 
     def search(self, resource: str, expression: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         """``Search`` over training or transform jobs: ``Tags.KEY`` Equals filters (ANDed), newest first."""
-        kinds = {"TrainingJob": (self.training_jobs, self.describe_training_job), "TransformJob": (self.transform_jobs, self.describe_transform_job)}
+        kinds: dict[str, tuple[dict[str, Any], Callable[[str], dict[str, Any]]]] = {
+            "TrainingJob": (self.training_jobs, self.describe_training_job),
+            "TransformJob": (self.transform_jobs, self.describe_transform_job),
+        }
         if resource not in kinds:
-            raise validation(f"Resource {resource!r} is not searchable by this emulator (TrainingJob, TransformJob).")
+            raise validation(
+                f"Resource {resource!r} is not searchable by this emulator (TrainingJob, TransformJob)."
+            )
         filters = expression.get("Filters") or []
         for f in filters:
             if not str(f.get("Name", "")).startswith("Tags.") or f.get("Operator", "Equals") != "Equals":
