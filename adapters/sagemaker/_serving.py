@@ -177,6 +177,10 @@ class SageMakerServing(OnlinePredictions, _Base):
         )
         if existed:
             self._check_owner(str(config["EndpointConfigArn"]), "endpoint config", config_name)
+            # An endpoint config is immutable: it serves with the instances it was made with.
+            instance_count = int(
+                config["ProductionVariants"][0].get("InitialInstanceCount") or instance_count
+            )
         endpoint, existed = self._once(
             "endpoint",
             endpoint_name,

@@ -41,7 +41,7 @@ def only_job(emu: SageMakerEmulator) -> Any:
     return next(iter(emu.state.training_jobs.values()))
 
 
-# -- the request ---------------------------------------------------------------------------------------------
+# -- the request ----------------------------------------------------------------
 
 
 def test_create_request_carries_every_setting(
@@ -135,7 +135,7 @@ def test_bad_training_params_are_refused_before_anything_is_written(
     assert emu.counts.total() == 0 and ws.list_handles("trainer") == []
 
 
-# -- exactly once ----------------------------------------------------------------------------------------------
+# -- exactly once ----------------------------------------------------------------
 
 
 def test_a_repeated_create_meets_resource_in_use_and_adopts(
@@ -215,7 +215,7 @@ def test_the_emulators_own_throttle_is_survived(clock: FakeClock, ws: Workspace)
         assert emu.app.log.entries[-2].status == 400 and emu.app.log.entries[-1].status == 200
 
 
-# -- states -----------------------------------------------------------------------------------------------------
+# -- states ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -317,7 +317,7 @@ def test_a_stopped_emulator_is_unreachable_at_once(clock: FakeClock, ws: Workspa
         train(model)
 
 
-# -- the error boundary, code by code --------------------------------------------------------------------------
+# -- the error boundary, code by code ----------------------------------------------------------------
 
 
 def _client_error(
