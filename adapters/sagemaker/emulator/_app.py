@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
@@ -63,6 +64,22 @@ def _require(req: dict[str, Any], *fields: str) -> None:
         raise validation(f"Missing required field(s): {', '.join(missing)}")
 
 
+def _wall_times(value: Any, offset: float) -> Any:
+    """``value`` with every ``...Time`` / ``Timestamp`` number moved from the clock to epoch seconds."""
+    if isinstance(value, dict):
+        return {
+            k: (
+                v + offset
+                if isinstance(v, float) and (k.endswith("Time") or k == "Timestamp")
+                else _wall_times(v, offset)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_wall_times(v, offset) for v in value]
+    return value
+
+
 def _void(action: Callable[[str], None], field: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """An operation that answers nothing (``{}``) on the name in ``field``."""
 
@@ -107,6 +124,8 @@ class SageMakerApp:
         self.faults = Faults(config.faults, seed=config.seed)
         self.throttle = Throttle(config.throttle_per_window, config.throttle_window, clock)
         self.log = RequestLog(100_000)
+        #: The state keeps times on the injected clock; answers carry epoch seconds, as SageMaker's do.
+        self.wall_offset = time.time() - clock()
         self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "CreateTrainingJob": self._create_training_job,
             "DescribeTrainingJob": lambda r: self.state.describe_training_job(_name(r, "TrainingJobName")),
@@ -190,8 +209,6 @@ class SageMakerApp:
         self.log.count(method)
         decision = self.faults.decide(method)
         if decision.latency:
-            import time
-
             time.sleep(decision.latency)
         try:
             if decision.error is not None:
@@ -222,7 +239,7 @@ class SageMakerApp:
             raise ApiError("SerializationException", "the request body is not JSON") from None
         if not isinstance(req, dict):
             raise ApiError("SerializationException", "the request body is not a JSON object")
-        reply = operation(req)
+        reply = _wall_times(operation(req), self.wall_offset)
         return 200, {"Content-Type": JSON11, "x-amzn-RequestId": _request_id()}, json.dumps(reply).encode()
 
     def _invoke(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
