@@ -203,6 +203,11 @@ class SageMakerModel(ExternalJobModel[ConfigT]):
         with sagemaker_errors(ctx):
             return fn()
 
+    def api(self, what: str, fn: Callable[[], T], *, job_id: str | None = None) -> T:
+        """One vendor call inside the error boundary, under the retry policy (for calls outside a poll or
+        a create, which have their own retries)."""
+        return self.call(lambda: self.guard(what, fn, job_id=job_id), what)
+
     def tags(self, submission_key: str) -> list[dict[str, str]]:
         """The user's tags plus the submission key and jobferry's version, as SageMaker's Tag list."""
         from .. import __version__

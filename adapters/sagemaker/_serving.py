@@ -72,7 +72,7 @@ class SageMakerServing(OnlinePredictions, _Base):
         if self.config is not None and self.config.role_arn:
             return str(self.config.role_arn)
         sm = self.aws.sagemaker
-        job = self.guard(
+        job = self.api(
             "describe training job", lambda: sm.describe_training_job(TrainingJobName=self.job.job_id)
         )
         return str(job["RoleArn"])
@@ -112,7 +112,7 @@ class SageMakerServing(OnlinePredictions, _Base):
         return got
 
     def _check_owner(self, arn: str, noun: str, name: str) -> None:
-        owner = self.tagged_key(arn)
+        owner = self.call(lambda: self.tagged_key(arn), f"list tags of {name}")
         if owner != self._key():
             # Only someone reusing our name by hand gets here: never serve (or bill) on theirs.
             raise Conflict(

@@ -363,7 +363,7 @@ class SageMakerTrainingJob(SageMakerServing, SageMakerModel[SageMakerTrainingJob
         if self.config is None:
             # Reloaded from job.json (no job settings): serve with the image the job trained with.
             sm = self.aws.sagemaker
-            job = self.guard(
+            job = self.api(
                 "describe training job", lambda: sm.describe_training_job(TrainingJobName=self.job.job_id)
             )
             image = (job.get("AlgorithmSpecification") or {}).get("TrainingImage")
