@@ -127,11 +127,39 @@ class SageMakerServing(OnlinePredictions, _Base):
         instance_count: int = 1,
         content_type: str = "application/json",
         concurrency_per_instance: int = 4,
+        *,
+        machine_type: str | None = None,
+        min_replica_count: int | None = None,
+        max_replica_count: int | None = None,
+        endpoint: str | None = None,
+        traffic_percentage: int = 100,
     ) -> str:
         """Create the model, endpoint config and endpoint (each exactly once); wait until InService.
 
-        Returns the endpoint's name. Deploying a job already deployed reuses its endpoint.
+        Returns the endpoint's name. Deploying a job already deployed reuses its endpoint. The keyword
+        arguments are ``jobferry deploy``'s flags (``--machine-type``, ``--min-replicas``, ...): SageMaker
+        serves on a fixed instance count (``min == max``), all traffic to one variant, on an endpoint named
+        after the job's submission key.
         """
+        if machine_type is not None:
+            instance_type = machine_type
+        if min_replica_count is not None or max_replica_count is not None:
+            low, high = min_replica_count or max_replica_count, max_replica_count or min_replica_count
+            if low != high:
+                raise SpecError(
+                    f"SageMaker endpoints serve on a fixed instance count: give min and max replicas equal "
+                    f"(got {min_replica_count!r} and {max_replica_count!r})"
+                )
+            instance_count = int(low or 1)
+        if endpoint is not None:
+            raise SpecError(
+                f"endpoint {endpoint!r}: SageMaker endpoints are named after the job's submission key "
+                "(so that a retry never creates a second one); leave the endpoint out"
+            )
+        if traffic_percentage != 100:
+            raise SpecError(
+                f"traffic_percentage {traffic_percentage!r}: a SageMaker deploy sends all traffic (100)"
+            )
         if content_type not in CONTENT_TYPES:
             raise SpecError(f"content_type {content_type!r} is not one of {', '.join(CONTENT_TYPES)}")
         if not 1 <= instance_count <= 100:

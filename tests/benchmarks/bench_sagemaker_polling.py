@@ -2,7 +2,8 @@
 
 Both sides are real code over real HTTP against the SageMaker emulator on 127.0.0.1, on virtual time:
 
-* jobferry: (twice: the default policy, and one capped at boto3's 120 s) one ``SageMakerTrainingJob`` per job (a ``JobRecord`` naming it), all watched by one
+* jobferry (twice: the default policy, and one capped at boto3's 120 s): one ``SageMakerTrainingJob``
+  per job (a ``JobRecord`` naming it), all watched by one
   :class:`~adapters.JobWatcher` on a :class:`FakeClock` that also drives the emulator: the default
   :class:`PollPolicy` (adaptive: 5 s at first, then a tenth of the job's age, capped) under the default
   status-call rate limit.
@@ -246,7 +247,8 @@ def main() -> int:
         summary("SageMaker SDK wait() (5 s poll, modelled)", model_sdk(jobs), args.jobs),
     ]
     print(f"{args.jobs} jobs, durations 5 min..8 h log-uniform, arrivals over {args.arrival_window:g} s")
-    head = f"{'side':44} {'calls':>8} {'/job':>6} {'gave up':>7} {'delay p50':>9} {'p95':>7} {'max':>7} {'peak/min':>8}"
+    head = f"{'side':44} {'calls':>8} {'/job':>6} {'gave up':>7} {'delay p50':>9} {'p95':>7} {'max':>7}"
+    head += f" {'peak/min':>8}"
     print(head)
     for r in rows:
         peak = "-" if r["peak_calls_per_min"] is None else str(r["peak_calls_per_min"])

@@ -1,5 +1,5 @@
 """AWS credential references resolved into boto3 sessions: the default chain, a named profile, assume-role
-(role ARN, external ID, RoleSessionName) and web identity -- the last two against moto's STS in server mode."""
+(role ARN, external ID, RoleSessionName) and web identity -- the last two against moto's STS server."""
 
 from __future__ import annotations
 
