@@ -209,14 +209,14 @@ class SageMakerServing(OnlinePredictions, _Base):
             instance_count = int(
                 config["ProductionVariants"][0].get("InitialInstanceCount") or instance_count
             )
-        endpoint, existed = self._once(
+        serving, existed = self._once(
             "endpoint",
             endpoint_name,
             lambda: sm.describe_endpoint(EndpointName=endpoint_name),
             lambda: sm.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name, Tags=tags),
         )
         if existed:
-            self._check_owner(str(endpoint["EndpointArn"]), "endpoint", endpoint_name)
+            self._check_owner(str(serving["EndpointArn"]), "endpoint", endpoint_name)
         # Recorded before the wait: an interrupted deploy is undeployable, and a rerun adopts it.
         self.update_job(
             model=model_name,
