@@ -143,3 +143,19 @@ def test_a_failed_job_cannot_deploy(emu: SageMakerEmulator, clock: FakeClock, ws
     with pytest.raises(SpecError, match="no model to deploy"):
         model.deploy()
     assert emu.state.models == {}
+
+
+def test_jobferry_deploy_flags_are_understood(
+    emu: SageMakerEmulator, clock: FakeClock, ws: Workspace
+) -> None:
+    model = trained(emu, clock, ws)
+    for kwargs in (
+        {"min_replica_count": 1, "max_replica_count": 3},
+        {"endpoint": "mine"},
+        {"traffic_percentage": 50},
+    ):
+        with pytest.raises(SpecError):
+            model.deploy(**kwargs)  # type: ignore[arg-type]
+    model.deploy(machine_type="ml.c5.xlarge", min_replica_count=2, max_replica_count=2)
+    variant = next(iter(emu.state.endpoint_configs.values()))["ProductionVariants"][0]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.xlarge", 2)
