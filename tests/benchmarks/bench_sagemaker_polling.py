@@ -185,11 +185,10 @@ def model_sdk(jobs: list[tuple[float, float]]) -> dict[str, Any]:
     calls = 0
     delays = []
     for _, total in jobs:
-        polls = math.floor(total / SDK_POLL) + 1  # at 0, 5, 10, ... until the first poll at or after the end
-        calls += polls
-        delays.append(
-            (polls - 1) * SDK_POLL - total if (polls - 1) * SDK_POLL >= total else polls * SDK_POLL - total
-        )
+        # Polls at 0, 5, 10, ... s after the create; the first at or after the end sees it.
+        seeing = math.ceil(total / SDK_POLL)
+        calls += seeing + 1
+        delays.append(seeing * SDK_POLL - total)
     return {"calls": calls, "delays": delays, "gave_up": 0, "modelled": True}
 
 
