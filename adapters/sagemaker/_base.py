@@ -16,7 +16,7 @@ from typing import ClassVar, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
-from .._connection import Connection, ExternalJobConfig
+from .._connection import Connection, ExternalJobConfig, Policies
 from .._credentials import AnonymousRef, AwsDefaultRef, AwsRef, CredentialRef
 from .._external import ExternalJobModel
 from ._client import SageMakerClients, shared_clients
@@ -155,6 +155,7 @@ class SageMakerConfig(SageMakerConnection, ExternalJobConfig):
 
 
 ConfigT = TypeVar("ConfigT", bound=SageMakerConfig)
+_RELOADED_POLICIES = Policies(max_request_bytes=SageMakerConfig.model_fields["max_request_bytes"].default)
 
 
 class SageMakerModel(ExternalJobModel[ConfigT]):
@@ -185,6 +186,10 @@ class SageMakerModel(ExternalJobModel[ConfigT]):
         """The boto3 clients (built on first use)."""
         clients: SageMakerClients = self.client
         return clients
+
+    def default_policies(self) -> Policies:
+        # A model reloaded without its config still chunks predictions to InvokeEndpoint's limit.
+        return _RELOADED_POLICIES
 
     def quota_key(self) -> str:
         return f"{self.reach.region}/{self.reach.endpoint_url or ''}"

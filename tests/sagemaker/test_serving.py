@@ -159,3 +159,11 @@ def test_jobferry_deploy_flags_are_understood(
     model.deploy(machine_type="ml.c5.xlarge", min_replica_count=2, max_replica_count=2)
     variant = next(iter(emu.state.endpoint_configs.values()))["ProductionVariants"][0]
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.xlarge", 2)
+
+
+def test_a_reloaded_model_chunks_to_invoke_endpoints_limit(
+    emu: SageMakerEmulator, clock: FakeClock, ws: Workspace
+) -> None:
+    trained(emu, clock, ws)
+    fresh = SageMakerTrainingJob.load_remote(ws, "trainer", use_cache=False)
+    assert fresh.config is None and fresh.policies.max_request_bytes > 6_000_000

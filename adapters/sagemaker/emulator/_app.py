@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from ...vertex.emulator._faults import Faults, RequestLog
+from ...vertex.emulator import Faults, RequestLog  # the Vertex emulator's injector is vendor-neutral
 from ._config import SageMakerEmulatorConfig
 from ._state import ApiError, State, validation
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...vertex.emulator._config import FaultSpec
+from ...vertex.emulator import FaultSpec
 
 __all__ = ["FaultSpec", "SageMakerEmulatorConfig", "TrainingPhases"]
 

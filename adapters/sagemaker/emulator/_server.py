@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from ...vertex.emulator._faults import Faults
+from ...vertex.emulator import Faults
 from ...vertex.emulator._server import bucket_mapping, port_number
 from ._app import ResponseDropped, SageMakerApp
 from ._config import SageMakerEmulatorConfig
