@@ -244,3 +244,23 @@ def test_jobferry_emulator_still_means_vertex() -> None:
 
     args = build_parser().parse_args(["emulator", "--port", "0"])
     assert args.service == "vertex"
+
+
+def test_lists_page_and_tags_change(sm: Any, clock: FakeClock) -> None:
+    for i in range(12):
+        create(sm, f"job-{i:02d}", Tags=[{"Key": "k", "Value": str(i)}])
+        clock.sleep(1)
+    names = [
+        s["TrainingJobName"]
+        for page in sm.get_paginator("list_training_jobs").paginate(PaginationConfig={"PageSize": 5})
+        for s in page["TrainingJobSummaries"]
+    ]
+    assert names == [f"job-{i:02d}" for i in reversed(range(12))]
+    assert (
+        sm.list_training_jobs(NameContains="job-03")["TrainingJobSummaries"][0]["TrainingJobStatus"]
+        == "InProgress"
+    )
+    arn = sm.describe_training_job(TrainingJobName="job-03")["TrainingJobArn"]
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "k", "Value": "new"}, {"Key": "extra", "Value": "1"}])
+    sm.delete_tags(ResourceArn=arn, TagKeys=["extra"])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "k", "Value": "new"}]

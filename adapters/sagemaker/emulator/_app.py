@@ -80,6 +80,19 @@ def _wall_times(value: Any, offset: float) -> Any:
     return value
 
 
+def _page(req: dict[str, Any], field: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One page of ``items`` (``MaxResults``, default 10 as SageMaker's; ``NextToken`` is an offset)."""
+    try:
+        start = int(req.get("NextToken") or 0)
+        size = int(req.get("MaxResults") or 10)
+    except ValueError:
+        raise validation("NextToken is not one this emulator handed out") from None
+    out: dict[str, Any] = {field: items[start : start + size]}
+    if start + size < len(items):
+        out["NextToken"] = str(start + size)
+    return out
+
+
 def _void(action: Callable[[str], None], field: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """An operation that answers nothing (``{}``) on the name in ``field``."""
 
@@ -131,6 +144,16 @@ class SageMakerApp:
             "DescribeTrainingJob": lambda r: self.state.describe_training_job(_name(r, "TrainingJobName")),
             "StopTrainingJob": _void(self.state.stop_training_job, "TrainingJobName"),
             "Search": self._search,
+            "ListTrainingJobs": lambda r: _page(r, "TrainingJobSummaries", self.state.list_training_jobs(r)),
+            "ListTransformJobs": lambda r: _page(
+                r, "TransformJobSummaries", self.state.list_transform_jobs(r)
+            ),
+            "ListEndpoints": lambda r: _page(r, "Endpoints", self.state.list_endpoints()),
+            "ListModels": lambda r: _page(r, "Models", self.state.list_models()),
+            "AddTags": lambda r: {
+                "Tags": self.state.add_tags(str(r.get("ResourceArn", "")), r.get("Tags") or [])
+            },
+            "DeleteTags": lambda r: self._delete_tags(r),
             "ListTags": lambda r: {"Tags": self.state.list_tags(str(r.get("ResourceArn", "")))},
             "CreateModel": self._create_model,
             "DescribeModel": lambda r: self.state.describe_model(_name(r, "ModelName")),
@@ -152,6 +175,10 @@ class SageMakerApp:
     def counts(self) -> Counter[str]:
         """Requests received per operation."""
         return self.log.counts
+
+    def _delete_tags(self, req: dict[str, Any]) -> dict[str, Any]:
+        self.state.delete_tags(str(req.get("ResourceArn", "")), list(req.get("TagKeys") or []))
+        return {}
 
     def _create_training_job(self, req: dict[str, Any]) -> dict[str, Any]:
         _name(req, "TrainingJobName")

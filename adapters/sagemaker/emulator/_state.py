@@ -554,6 +554,71 @@ class State:
             if job.done is None and job.stopped_at is None:
                 job.stopped_at = self.clock()
 
+    # -- lists ---------------------------------------------------------------------------------------------
+
+    def list_training_jobs(self, req: dict[str, Any]) -> list[dict[str, Any]]:
+        """ListTrainingJobs summaries (NameContains, StatusEquals), newest first."""
+        with self.lock:
+            out = []
+            for job in sorted(self.training_jobs.values(), key=lambda j: j.created, reverse=True):
+                if req.get("NameContains") and str(req["NameContains"]) not in job.name:
+                    continue
+                d = self.describe_training_job(job.name)
+                if req.get("StatusEquals") and d["TrainingJobStatus"] != req["StatusEquals"]:
+                    continue
+                keys = (
+                    "TrainingJobName",
+                    "TrainingJobArn",
+                    "CreationTime",
+                    "TrainingEndTime",
+                    "LastModifiedTime",
+                )
+                out.append({k: d[k] for k in (*keys, "TrainingJobStatus", "SecondaryStatus") if k in d})
+            return out
+
+    def list_transform_jobs(self, req: dict[str, Any]) -> list[dict[str, Any]]:
+        """ListTransformJobs summaries (NameContains, StatusEquals), newest first."""
+        with self.lock:
+            out = []
+            for job in sorted(self.transform_jobs.values(), key=lambda j: j.created, reverse=True):
+                if req.get("NameContains") and str(req["NameContains"]) not in job.name:
+                    continue
+                d = self.describe_transform_job(job.name)
+                if req.get("StatusEquals") and d["TransformJobStatus"] != req["StatusEquals"]:
+                    continue
+                keys = ("TransformJobName", "TransformJobArn", "CreationTime", "TransformEndTime")
+                out.append({k: d[k] for k in (*keys, "TransformJobStatus", "FailureReason") if k in d})
+            return out
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        """ListEndpoints summaries."""
+        with self.lock:
+            fields = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
+            return [{k: self.describe_endpoint(n)[k] for k in fields} for n in sorted(self.endpoints)]
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """ListModels summaries."""
+        with self.lock:
+            return [
+                {k: m[k] for k in ("ModelName", "ModelArn", "CreationTime")} for m in self.models.values()
+            ]
+
+    def add_tags(self, arn: str, tags: list[dict[str, str]]) -> list[dict[str, str]]:
+        """AddTags: a key given again replaces its value."""
+        with self.lock:
+            if arn not in self.tags:
+                raise validation(f"Resource {arn} not found.")
+            merged = {**_tag_map(self.tags[arn]), **_tag_map(tags)}
+            self.tags[arn][:] = [{"Key": k, "Value": v} for k, v in merged.items()]
+            return list(tags)
+
+    def delete_tags(self, arn: str, keys: list[str]) -> None:
+        """DeleteTags."""
+        with self.lock:
+            if arn not in self.tags:
+                raise validation(f"Resource {arn} not found.")
+            self.tags[arn][:] = [t for t in self.tags[arn] if t.get("Key") not in set(keys)]
+
     # -- tags and search ------------------------------------------------------------------------------------
 
     def list_tags(self, arn: str) -> list[dict[str, str]]:
