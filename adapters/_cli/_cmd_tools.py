@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._registry import get_adapter, list_adapters
-from ._exit_codes import EXIT_OK
+from ._exit_codes import EXIT_OK, UsageError
 from ._output import Output
 
 
@@ -52,6 +52,11 @@ def cmd_emulator(args: argparse.Namespace, out: Output) -> int:
         argv += [f"--speedup={args.speedup}"] if args.speedup is not None else []
         argv += [f"--seed={args.seed}"] if args.seed is not None else []
         argv += [f"--bucket-map={mapping}" for mapping in args.bucket_map]
+        argv += [f"--config={args.config}"] if args.config else []
+        if args.no_grpc or args.grpc_port:
+            raise UsageError(
+                "--grpc-port / --no-grpc apply to the Vertex AI emulator; SageMaker's speaks HTTP only"
+            )
         return sagemaker_main(argv)
     from ..vertex.emulator import main as emulator_main
 

@@ -264,3 +264,27 @@ def test_lists_page_and_tags_change(sm: Any, clock: FakeClock) -> None:
     sm.add_tags(ResourceArn=arn, Tags=[{"Key": "k", "Value": "new"}, {"Key": "extra", "Value": "1"}])
     sm.delete_tags(ResourceArn=arn, TagKeys=["extra"])
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "k", "Value": "new"}]
+
+
+def test_the_cli_refuses_grpc_flags_for_sagemaker_and_reads_a_config(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "adapters._cli", "emulator", "sagemaker", "--no-grpc"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "HTTP only" in done.stderr and "Traceback" not in done.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"speedup": -1}')
+    done = subprocess.run(
+        [sys.executable, "-m", "adapters._cli", "emulator", "sagemaker", "--config", str(bad)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "speedup" in done.stderr and "Traceback" not in done.stderr

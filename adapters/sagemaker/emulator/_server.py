@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -243,12 +244,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--data-dir", help="where unmapped buckets live (default: a temporary folder)")
     parser.add_argument("--seed", type=int, help="seed of fault draws")
+    parser.add_argument("--config", help="a JSON file of SageMakerEmulatorConfig fields (flags override it)")
     args = parser.parse_args(argv)
-    fields: dict[str, Any] = {"bucket_map": dict(args.bucket_map)}
-    for key in ("speedup", "seed", "data_dir"):
-        if getattr(args, key) is not None:
-            fields[key] = getattr(args, key)
+    fields: dict[str, Any] = {}
     try:
+        if args.config:
+            try:
+                text = Path(args.config).read_text(encoding="utf-8")
+            except OSError as exc:
+                print(f"error: cannot read --config {args.config}: {exc.strerror or exc}", file=sys.stderr)
+                return 2
+            fields = SageMakerEmulatorConfig.model_validate_json(text).model_dump(exclude_unset=True)
+        if args.bucket_map:
+            fields["bucket_map"] = {**fields.get("bucket_map", {}), **dict(args.bucket_map)}
+        for key in ("speedup", "seed", "data_dir"):
+            if getattr(args, key) is not None:
+                fields[key] = getattr(args, key)
         SageMakerEmulatorConfig(**fields)
     except ValidationError as exc:
         problems = "; ".join(
