@@ -385,3 +385,17 @@ def test_missing_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(MissingDependency, match=r"jobferry\[sagemaker\]"):
         _client.boto3_module()
+
+
+def test_threads_creating_one_key_at_once_make_one_job(
+    emu: SageMakerEmulator, clock: FakeClock, ws: Workspace
+) -> None:
+    # No claim here (submit_job directly): the name derived from the key alone keeps it to one job.
+    from concurrent.futures import ThreadPoolExecutor
+
+    emu.faults.set("CreateTrainingJob", latency=0.05)
+    models = [make(emu, clock, ws) for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        refs = list(pool.map(lambda m: m.submit_job({"input": {}}, "jfracedkey"), models))
+    assert len({r.job_id for r in refs}) == 1 and len(emu.state.training_jobs) == 1
+    assert emu.counts["CreateTrainingJob"] == 8
