@@ -329,7 +329,10 @@ class SageMakerTrainingJob(SageMakerServing, SageMakerModel[SageMakerTrainingJob
             job = self.guard(
                 "describe training job", lambda: sm.describe_training_job(TrainingJobName=name), job_id=name
             )
-            return self._ref(name, job.get("TrainingJobArn"))
+            arn = str(job.get("TrainingJobArn", ""))
+            # Ours only if it carries our key: otherwise the create that follows meets ResourceInUse and
+            # refuses, naming the key the job does carry.
+            return self._ref(name, arn) if self.tagged_key(arn) == submission_key else None
         except JobNotFound:
             pass
         # Not under the derived name: a job tagged with the key under another name (Search is eventually

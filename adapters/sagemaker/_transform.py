@@ -183,7 +183,8 @@ class SageMakerBatchTransform(SageMakerModel[SageMakerBatchTransformConfig]):
                 lambda: sm.describe_transform_job(TransformJobName=name),
                 job_id=name,
             )
-            return self._ref(name, job.get("TransformJobArn"))
+            arn = str(job.get("TransformJobArn", ""))
+            return self._ref(name, arn) if self.tagged_key(arn) == submission_key else None  # as training's
         except JobNotFound:
             pass
         expression = {"Filters": [{"Name": f"Tags.{TAG_KEY}", "Operator": "Equals", "Value": submission_key}]}

@@ -399,3 +399,15 @@ def test_threads_creating_one_key_at_once_make_one_job(
         refs = list(pool.map(lambda m: m.submit_job({"input": {}}, "jfracedkey"), models))
     assert len({r.job_id for r in refs}) == 1 and len(emu.state.training_jobs) == 1
     assert emu.counts["CreateTrainingJob"] == 8
+
+
+def test_find_never_returns_a_foreign_job_under_our_name(
+    emu: SageMakerEmulator, clock: FakeClock, ws: Workspace
+) -> None:
+    model = make(emu, clock, ws)
+    request = model.create_request(TrainPluginInput(), "jfkey4")
+    request["Tags"] = []
+    model.aws.sagemaker.create_training_job(**request)
+    assert model.find_job("jfkey4") is None
+    with pytest.raises(JobIdentityMismatch):
+        model.submit_job({"input": {}}, "jfkey4")
