@@ -79,10 +79,12 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
-    """Undeploy a job's model from its endpoint (the endpoint itself is kept)."""
+    """Undeploy a job's model from its endpoint (Vertex keeps the endpoint; SageMaker deletes it)."""
     model = _load_deployable(args, "undeploy")
     before = dict(_job_of(model).resources)
     model.undeploy()
+    # Whether the endpoint outlives the undeploy is the vendor's: its job record says which.
+    kept = "endpoint" in _job_of(model).resources
     endpoint = before.get("endpoint")
     deployed = before.get("deployed_model_id")
     if out.json_mode:
@@ -96,7 +98,8 @@ def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
             }
         )
     else:
-        out.line(f"undeployed model {deployed or '-'} from endpoint {endpoint or '-'} (the endpoint is kept)")
+        fate = "the endpoint is kept" if kept else "the endpoint is deleted"
+        out.line(f"undeployed model {deployed or '-'} from endpoint {endpoint or '-'} ({fate})")
     return EXIT_OK
 
 

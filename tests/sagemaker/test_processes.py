@@ -172,3 +172,24 @@ def test_train_killed_at_random_points_then_rerun_makes_one_job(
         emu.state.describe_training_job(n)["TrainingJobStatus"] == "Completed"
         for n in emu.state.training_jobs
     )
+
+
+def test_the_cli_deploys_predicts_and_undeploys_a_sagemaker_job(
+    emu: SageMakerEmulator, tmp_path: Path
+) -> None:
+    ws = tmp_path / "ws"
+    spec = write_spec(tmp_path / "spec.toml", emu, "served")
+
+    def run(*args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            cli(list(args)), env=env(ws), cwd=ROOT, capture_output=True, text=True, timeout=120, input=stdin
+        )
+        assert done.returncode == 0, done.stderr[-800:]
+        return done.stdout
+
+    run("train", str(spec), "--wait")
+    assert "-ep" in run("deploy", "served", "--machine-type", "ml.c5.large", "--min-replicas", "2")
+    out = run("predict", "served", "--input", "-", stdin="[1.0, 0.0]\n[0.0, 1.0]\n")
+    assert [float(x) for x in out.split()] == pytest.approx([3.5, -1.5])
+    assert "(the endpoint is deleted)" in run("undeploy", "served")
+    assert emu.state.endpoints == {} and emu.state.models == {}
