@@ -62,6 +62,11 @@ __all__ = [
     "KINDS",
     "AnonymousRef",
     "ApplicationDefaultRef",
+    "AwsAssumeRoleRef",
+    "AwsDefaultRef",
+    "AwsProfileRef",
+    "AwsRef",
+    "AwsWebIdentityRef",
     "CredentialKind",
     "CredentialRef",
     "EnvVarRef",
@@ -73,7 +78,15 @@ __all__ = [
 ]
 
 CredentialKind = Literal[
-    "application_default", "service_account_file", "env_var", "impersonation", "anonymous"
+    "application_default",
+    "service_account_file",
+    "env_var",
+    "impersonation",
+    "anonymous",
+    "aws_default",
+    "aws_profile",
+    "aws_assume_role",
+    "aws_web_identity",
 ]
 KINDS: Final[tuple[str, ...]] = get_args(CredentialKind)
 
@@ -91,10 +104,14 @@ _EMAIL = re.compile(
 _QUOTA_PROJECT = re.compile(r"[a-z0-9][a-z0-9.:_-]{0,99}")
 _SCOPE = re.compile(r"\S{1,512}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Bare AWS key material, as pasted where a reference belongs (a profile name, a role ARN).
+_AWS_KEY_ID = re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}")
+_AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
 
 _VALID_STRINGS = (
     "'adc' (or 'application-default'), 'anonymous', 'file:/path/to/key.json', 'env:VARIABLE', "
-    "'impersonate:SERVICE_ACCOUNT_EMAIL'"
+    "'impersonate:SERVICE_ACCOUNT_EMAIL', 'aws' (the AWS default chain), 'aws-profile:NAME', "
+    "'aws-role:arn:aws:iam::ACCOUNT:role/NAME', 'aws-web-identity:arn:aws:iam::ACCOUNT:role/NAME'"
 )
 _NO_KEYS = (
     "a credential reference holds only where credentials come from (e.g. 'file:/keys/sa.json' or "
@@ -118,6 +135,10 @@ def describe_key_material(text: str) -> str | None:
     is never a JSON document nor (a piece of) a PEM block, so those are refused even when incomplete.
     """
     what = looks_like_secret(text)
+    if what is None and _AWS_KEY_ID.fullmatch(text.strip()):
+        what = "an AWS access key ID"
+    if what is None and _AWS_SECRET.fullmatch(text.strip()) and re.search(r"[/+]", text):
+        what = "an AWS secret access key"
     if text.lstrip().startswith("{"):
         return f"JSON ({what})" if what else "JSON (the content of a key file)"
     if what is None and ("-----BEGIN" in text or "PRIVATE KEY" in text):
@@ -558,7 +579,181 @@ class AnonymousRef(CredentialRef):
         return "anonymous (no credentials)"
 
 
-_KIND_UNION = ApplicationDefaultRef | ServiceAccountFileRef | EnvVarRef | ImpersonationRef | AnonymousRef
+# ------------------------------------------------------------------------------------ the AWS kinds
+
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+_PROFILE = re.compile(r"[A-Za-z0-9_.@+-]{1,128}")
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}")
+DEFAULT_SESSION_NAME: Final = "jobferry"
+
+
+def _check_role_arn(field: str, value: Any) -> Any:
+    if isinstance(value, str):
+        _reject_key_material(field, value)
+        if not _ROLE_ARN.fullmatch(value):
+            raise InvalidCredentialRef(
+                f"{field} {_show(value)} is not an IAM role ARN "
+                "(e.g. 'arn:aws:iam::123456789012:role/trainer')"
+            )
+    return value
+
+
+class AwsRef(CredentialRef):
+    """The base of the AWS kinds: credentials that boto3 resolves (:mod:`adapters.sagemaker._aws_auth`)."""
+
+
+class AwsDefaultRef(AwsRef):
+    """boto3's default credential chain (environment, shared files, SSO, container and instance roles)."""
+
+    kind: Literal["aws_default"] = "aws_default"
+
+    def _summary(self) -> str:
+        return "the AWS default credential chain"
+
+
+class AwsProfileRef(AwsRef):
+    """A named profile of the shared AWS config files. ``profile``: its name (never its keys)."""
+
+    kind: Literal["aws_profile"] = "aws_profile"
+    profile: str
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _check_profile(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            _reject_key_material("aws_profile profile", value)
+            if not _PROFILE.fullmatch(value):
+                raise InvalidCredentialRef(
+                    f"aws_profile profile {_show(value)} is not a profile name "
+                    "(letters, digits and _ . @ + -, e.g. 'training')"
+                )
+        return value
+
+    def _repr_head(self) -> str:
+        return f"aws_profile={self.profile!r}"
+
+    def _summary(self) -> str:
+        return f"AWS profile {self.profile}"
+
+
+class _AwsRoleRef(AwsRef):
+    role_arn: str
+    session_name: str = DEFAULT_SESSION_NAME
+
+    @field_validator("role_arn", mode="before")
+    @classmethod
+    def _check_arn(cls, value: Any) -> Any:
+        return _check_role_arn(f"{cls.model_fields['kind'].default} role_arn", value)
+
+    @field_validator("session_name", mode="before")
+    @classmethod
+    def _check_session(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            _reject_key_material("session_name", value)
+            if not _SESSION_NAME.fullmatch(value):
+                raise InvalidCredentialRef(
+                    f"session_name {_show(value)} is not a RoleSessionName (2-64 of letters, digits, _+=,.@-)"
+                )
+        return value
+
+
+class AwsAssumeRoleRef(_AwsRoleRef):
+    """Assuming an IAM role through STS ``AssumeRole``.
+
+    Fields:
+        role_arn: the role to assume.
+        external_id: the ``ExternalId`` the role's trust policy asks for (an identifier, not a secret).
+        session_name: the ``RoleSessionName`` (default ``jobferry``).
+        duration_seconds: the session's lifetime (900 to 43200; STS's default is 3600).
+        source: the AWS credentials that assume the role (default: the default chain).
+    """
+
+    kind: Literal["aws_assume_role"] = "aws_assume_role"
+    external_id: str | None = None
+    duration_seconds: int | None = None
+    source: CredentialRef = Field(default_factory=AwsDefaultRef)
+
+    @field_validator("external_id", mode="before")
+    @classmethod
+    def _check_external_id(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            _reject_key_material("external_id", value)
+            if not _EXTERNAL_ID.fullmatch(value):
+                raise InvalidCredentialRef(
+                    f"external_id {_show(value)} is not an ExternalId (2-1224 of letters, digits, _+=,.@:/-)"
+                )
+        return value
+
+    @field_validator("duration_seconds", mode="after")
+    @classmethod
+    def _check_duration(cls, value: int | None) -> int | None:
+        if value is not None and not 900 <= value <= 43200:
+            raise InvalidCredentialRef(f"duration_seconds {value} is out of range: give 900 to 43200")
+        return value
+
+    @model_validator(mode="after")
+    def _aws_source(self) -> AwsAssumeRoleRef:
+        if not isinstance(self.source, AwsDefaultRef | AwsProfileRef | AwsAssumeRoleRef | AwsWebIdentityRef):
+            raise InvalidCredentialRef(
+                f"an aws_assume_role source must be an AWS credential kind, not {self.source.kind!r}"
+            )
+        return self
+
+    def _repr_head(self) -> str:
+        return f"aws_assume_role={self.role_arn!r}, source={self.source!r}"
+
+    def _summary(self) -> str:
+        text = f"IAM role {self.role_arn} (session {self.session_name}) assumed via {self.source.describe()}"
+        return text + (" with an external ID" if self.external_id else "")
+
+
+class AwsWebIdentityRef(_AwsRoleRef):
+    """Assuming an IAM role with a web identity token (``AssumeRoleWithWebIdentity``; EKS, GitHub OIDC).
+
+    Fields:
+        role_arn: the role to assume.
+        token_file: the file holding the OIDC token (default: ``$AWS_WEB_IDENTITY_TOKEN_FILE`` when
+            resolved); the path only, the token is read when credentials are needed.
+        session_name: the ``RoleSessionName`` (default ``jobferry``).
+    """
+
+    kind: Literal["aws_web_identity"] = "aws_web_identity"
+    token_file: str | None = None
+
+    @field_validator("token_file", mode="before")
+    @classmethod
+    def _check_token_file(cls, value: Any) -> Any:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, str):
+            _reject_key_material("aws_web_identity token_file", value)
+            if not value.strip() or len(value) > MAX_PATH_CHARS or _CONTROL.search(value):
+                raise InvalidCredentialRef(
+                    f"aws_web_identity token_file {_show(value)} is not a file path; give the token file's "
+                    "path, never the token"
+                )
+        return value
+
+    def _repr_head(self) -> str:
+        return f"aws_web_identity={self.role_arn!r}"
+
+    def _summary(self) -> str:
+        where = self.token_file or "$AWS_WEB_IDENTITY_TOKEN_FILE"
+        return f"IAM role {self.role_arn} (session {self.session_name}) by web identity token {where}"
+
+
+_KIND_UNION = (
+    ApplicationDefaultRef
+    | ServiceAccountFileRef
+    | EnvVarRef
+    | ImpersonationRef
+    | AnonymousRef
+    | AwsDefaultRef
+    | AwsProfileRef
+    | AwsAssumeRoleRef
+    | AwsWebIdentityRef
+)
 _KIND_MODELS: Final[tuple[type[CredentialRef], ...]] = get_args(_KIND_UNION)
 assert tuple(m.model_fields["kind"].default for m in _KIND_MODELS) == KINDS
 
@@ -633,6 +828,8 @@ def _parse_to_dict(text: str) -> dict[str, Any]:
         return {"kind": "application_default"}
     if keyword == "anonymous":
         return {"kind": "anonymous"}
+    if keyword in ("aws", "aws-default", "aws_default"):
+        return {"kind": "aws_default"}
     prefix, sep, rest = stripped.partition(":")
     prefix = prefix.lower()
     if sep and prefix == "file":
@@ -643,6 +840,12 @@ def _parse_to_dict(text: str) -> dict[str, Any]:
         return {"kind": "service_account_file", "path": rest}
     if sep and prefix == "env":
         return {"kind": "env_var", "name": rest}
+    if sep and prefix == "aws-profile":
+        return {"kind": "aws_profile", "profile": rest}
+    if sep and prefix in ("aws-role", "aws-assume-role"):
+        return {"kind": "aws_assume_role", "role_arn": rest}
+    if sep and prefix == "aws-web-identity":
+        return {"kind": "aws_web_identity", "role_arn": rest}
     if sep and prefix in ("impersonate", "impersonation"):
         return {"kind": "impersonation", "target_principal": rest}
     raise InvalidCredentialRef(f"unknown credential reference {_show(text)}; valid forms: {_VALID_STRINGS}")

@@ -1,7 +1,8 @@
 """The job and vendor half of the jobferry exception tree (the storage half is ``checkpoint``'s).
 
 One root, so ``except JobferryError`` catches everything; vendor exceptions never escape: each adapter
-translates them at its boundary (Vertex: :mod:`adapters.vertex._errors`). The whole tree::
+translates them at its boundary (Vertex: :mod:`adapters.vertex._errors`, SageMaker:
+:mod:`adapters.sagemaker._errors`). The whole tree::
 
     JobferryError                          (checkpoint._errors)
     ├── InvalidName (ValueError)           a plugin instance ID or handle that cannot be a path

@@ -68,6 +68,12 @@ _BUILTIN: dict[str, AdapterEntry] = {
     "vertex-batch-prediction": AdapterEntry(
         "adapters.vertex:VertexBatchPrediction", "vertex", "Vertex AI batch prediction job"
     ),
+    "sagemaker-training-job": AdapterEntry(
+        "adapters.sagemaker:SageMakerTrainingJob", "sagemaker", "Amazon SageMaker training job (boto3)"
+    ),
+    "sagemaker-batch-transform": AdapterEntry(
+        "adapters.sagemaker:SageMakerBatchTransform", "sagemaker", "Amazon SageMaker batch transform job"
+    ),
 }
 
 _lock = threading.Lock()

@@ -75,6 +75,11 @@ class OnlinePredictions(_Base):
         """What ``predict_chunk`` is called with: the job by default (adapters may use a deployment)."""
         return self.job
 
+    def prediction_concurrency(self) -> int:
+        """Prediction requests in flight at once: the policy's; adapters may lower it to what serves them
+        (SageMaker: the endpoint's instance count times the requests one instance takes)."""
+        return self.policies.max_concurrency
+
     def run(self, instances: Sequence[Any], parameters: dict[str, Any] | None = None) -> list[Any]:
         """Predictions for ``instances``, in their order.
 
@@ -118,8 +123,9 @@ class OnlinePredictions(_Base):
                 raise failed(f"returned {len(got)} predictions for {len(part)} instances")
             return got
 
-        if len(chunks) <= 1 or policies.max_concurrency == 1:
+        concurrency = self.prediction_concurrency()
+        if len(chunks) <= 1 or concurrency == 1:
             return [p for chunk in chunks for p in one(chunk)]
-        with ThreadPoolExecutor(max_workers=min(policies.max_concurrency, len(chunks))) as pool:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(chunks))) as pool:
             results = list(pool.map(one, chunks))  # map keeps input order
         return [p for part in results for p in part]

@@ -12,7 +12,7 @@
     jobferry predict INSTANCE [--input FILE|-] [--format jsonl|csv] [--parameters JSON]
     jobferry checkpoints list [INSTANCE] | show INSTANCE [HANDLE] | delete INSTANCE HANDLE [--yes]
     jobferry adapters [--json]
-    jobferry emulator [--port N] [--speedup X] [--bucket-map BUCKET=DIR]
+    jobferry emulator [vertex|sagemaker] [--port N] [--speedup X] [--bucket-map BUCKET=DIR]
 
 Every command that reads a workspace takes ``--workspace`` (default: the spec's ``workspace`` for
 ``train``, else ``$JOBFERRY_WORKSPACE``, else a folder in the user data directory); every command on

@@ -79,7 +79,7 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
-    """Undeploy a job's model from its endpoint; with --delete-endpoint, delete the endpoint too."""
+    """Undeploy a job's model; with --delete-endpoint, delete its endpoint too (SageMaker always does)."""
     model = _load_deployable(args, "undeploy")
     before = dict(_job_of(model).resources)
     delete = bool(getattr(args, "delete_endpoint", False))
@@ -87,6 +87,8 @@ def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
         model.undeploy(delete_endpoint=True)
     else:
         model.undeploy()
+    # Whether the endpoint outlives the undeploy is the vendor's: its job record says which.
+    kept = "endpoint" in _job_of(model).resources
     endpoint = before.get("endpoint")
     deployed = before.get("deployed_model_id")
     if out.json_mode:
@@ -97,13 +99,12 @@ def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
                 "deployedModelId": deployed,
                 "model": before.get("model"),
                 "undeployed": True,
-                "endpointDeleted": delete,
+                "endpointDeleted": not kept,
             }
         )
     else:
-        fate = "deleted" if delete else "kept"
-        where = f"from endpoint {endpoint or '-'} (the endpoint is {fate})"
-        out.line(f"undeployed model {deployed or '-'} {where}")
+        fate = "the endpoint is kept" if kept else "the endpoint is deleted"
+        out.line(f"undeployed model {deployed or '-'} from endpoint {endpoint or '-'} ({fate})")
     return EXIT_OK
 
 

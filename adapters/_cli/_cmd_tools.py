@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._registry import get_adapter, list_adapters
-from ._exit_codes import EXIT_OK
+from ._exit_codes import EXIT_OK, UsageError
 from ._output import Output
 
 
@@ -44,7 +44,20 @@ def cmd_adapters(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace, out: Output) -> int:
-    """Run the Vertex AI emulator in the foreground (REST, and gRPC unless --no-grpc)."""
+    """Run the Vertex AI emulator (REST, and gRPC unless --no-grpc), or the SageMaker one, until Ctrl-C."""
+    if getattr(args, "service", "vertex") == "sagemaker":
+        from ..sagemaker.emulator import main as sagemaker_main
+
+        argv = [f"--port={args.port}"]
+        argv += [f"--speedup={args.speedup}"] if args.speedup is not None else []
+        argv += [f"--seed={args.seed}"] if args.seed is not None else []
+        argv += [f"--bucket-map={mapping}" for mapping in args.bucket_map]
+        argv += [f"--config={args.config}"] if args.config else []
+        if args.no_grpc or args.grpc_port:
+            raise UsageError(
+                "--grpc-port / --no-grpc apply to the Vertex AI emulator; SageMaker's speaks HTTP only"
+            )
+        return sagemaker_main(argv)
     from ..vertex.emulator import main as emulator_main
 
     argv = [f"--port={args.port}"]

@@ -238,8 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "emulator",
         cmd_emulator,
-        "serve the Vertex AI emulator on 127.0.0.1 until Ctrl-C (prints its http:// and grpc:// URLs)",
+        "serve the Vertex AI (default) or SageMaker emulator on 127.0.0.1 until Ctrl-C (prints its URLs)",
         [verbose],
+    )
+    p.add_argument(
+        "service",
+        nargs="?",
+        choices=["vertex", "sagemaker"],
+        default="vertex",
+        help="which service to emulate (default: vertex)",
     )
     p.add_argument("--port", type=_port, default=0, help="port to listen on (default: any free port)")
     p.add_argument("--speedup", type=float, help="emulated Vertex seconds per real second (default 1)")
