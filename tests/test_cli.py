@@ -406,7 +406,8 @@ class _Deployments:
 
         def undeploy(model: FakeCliModel, **options: Any) -> None:
             calls.append(("undeploy", options, model.policies.poll))
-            _set_resources(model, {"model": "models/m1", "endpoint": model.job.resources["endpoint"]})
+            kept = {} if options.get("delete_endpoint") else {"endpoint": model.job.resources["endpoint"]}
+            _set_resources(model, {"model": "models/m1", **kept})
 
         monkeypatch.setattr(FakeCliModel, "deploy", deploy, raising=False)
         monkeypatch.setattr(FakeCliModel, "undeploy", undeploy, raising=False)
