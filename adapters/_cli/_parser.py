@@ -9,7 +9,7 @@ from typing import Any
 from ._cmd_checkpoints import cmd_checkpoints_delete, cmd_checkpoints_list, cmd_checkpoints_show
 from ._cmd_jobs import cmd_cancel, cmd_status, cmd_train, cmd_wait
 from ._cmd_serving import cmd_deploy, cmd_predict, cmd_undeploy
-from ._cmd_tools import cmd_adapters, cmd_emulator
+from ._cmd_tools import DEMO_SPEEDUP, cmd_adapters, cmd_emulator
 from ._output import Output
 
 EPILOG = """\
@@ -236,7 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
         [verbose],
     )
     p.add_argument("--port", type=_port, default=0, help="port to listen on (default: any free port)")
-    p.add_argument("--speedup", type=float, help="emulated Vertex seconds per real second (default 1)")
+    speed = p.add_mutually_exclusive_group()
+    speed.add_argument(
+        "--speedup",
+        type=float,
+        metavar="X",
+        help=f"emulated Vertex seconds per real second (default {DEMO_SPEEDUP:g}, unless --config sets it: "
+        "a 1 h AutoML pipeline ends in seconds)",
+    )
+    speed.add_argument(
+        "--real-time", action="store_true", help="run at Vertex's own speed (the same as --speedup 1)"
+    )
     p.add_argument(
         "--bucket-map",
         type=_bucket,

@@ -311,7 +311,9 @@ def run_server(
         print(url, flush=True)
         if grpc_url:
             print(grpc_url, flush=True)
-        print("Vertex AI emulator listening on 127.0.0.1 (Ctrl-C to stop)", flush=True)
+        pace = app.config.speedup
+        speed = "Vertex's own speed" if pace == 1 else f"Vertex time x{pace:g}"
+        print(f"Vertex AI emulator listening on 127.0.0.1 ({speed}; Ctrl-C to stop)", flush=True)
     else:
         ready(url)
     try:
