@@ -179,6 +179,14 @@ def check_output(shell: Shell, command: str, stdout: str) -> None:
         # It said what to run next, and left nothing behind that those commands would trip over.
         assert "jobferry emulator --port 8765 --bucket-map jobferry-demo=examples/data &" in stdout
         assert not default_workspace(shell).exists()
+    elif " jobs " in command:
+        assert re.search(r"  current  .*SUCCEEDED", stdout), stdout
+    elif " events " in command:
+        assert "submitted" in stdout and "SUCCEEDED" in stdout, stdout
+    elif " logs " in command:
+        assert "[jobferry] SUCCEEDED (exit code 0)" in stdout, stdout
+    elif " local gc" in command:
+        assert "finished job dir(s)" in stdout, stdout
     elif " train " in command and "--wait" in command:
         assert "SUCCEEDED" in stdout, stdout
     elif " status " in command:

@@ -13,7 +13,7 @@ from .._jobs import JobRecord
 from .._loading import NotAJobCheckpoint, load_job, read_job_record
 from .._spec import load_spec
 from ._exit_codes import EXIT_OK
-from ._output import Output, _status_json
+from ._output import Output, _status_json, shorten
 from ._waiting import _apply_poll_interval, _wait
 from ._workspaces import _checkpoint_url, _workspace
 
@@ -59,7 +59,8 @@ def cmd_train(args: argparse.Namespace, out: Output) -> int:
 def _record_row(pid: str, record: JobRecord | None, note: str = "") -> list[str]:
     if record is None:
         return [pid, "-", "-", note]
-    job = record.job.job_id if record.job else "-"
+    # Resource names are shortened to fit the table: the full one is in --json and `status INSTANCE`.
+    job = shorten(record.job.job_id, 28) if record.job else "-"
     return [pid, record.adapter, job, ""]
 
 
@@ -76,18 +77,26 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
             return _show_in_flight(args.instance, flying, out)
         status = model.refresh()
         assert model.record is not None
+        # A later submission (train --new) that was interrupted: the checkpoint still names the old job.
+        others = submissions_in_flight(ws, args.instance, known_key=model.record.submission_key)
         if out.json_mode:
             out.emit(
                 {
                     "pluginInstance": args.instance,
                     "adapter": model.record.adapter,
                     "jobId": model.job.job_id,
+                    "resources": model.job.resources,
                     "terminal": status.is_terminal,
                     "status": _status_json(status),
+                    "inFlight": [_in_flight_json(f) for f in others],
                 }
             )
         else:
             out.line(f"{args.instance}: job {model.job.job_id} ({model.record.adapter}) {out.state(status)}")
+            for one in others:
+                out.line(f"  and a later submission is {one.describe()}")
+            if others:
+                out.line(f"  {RECONCILE_HINT}")
         return EXIT_OK
 
     entries: list[dict[str, Any]] = []
@@ -100,7 +109,8 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
             flying = submissions_in_flight(ws, pid)
             if flying:
                 entry["inFlight"] = [_in_flight_json(f) for f in flying]
-                rows.append(_record_row(pid, None, f"{flying[0].describe()}; {RECONCILE_HINT}"))
+                # The whole description and what to run are in `status INSTANCE`; here, what it is.
+                rows.append(_record_row(pid, None, f"{flying[0].state}: `jobferry status {pid}`"))
                 rows[-1][1] = flying[0].adapter
             else:
                 entry["note"] = "no default handle"
@@ -117,7 +127,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
             row = _record_row(pid, record)
             last = record.last_status
             row[-1] = (
-                f"{out.state(last)}  (as of {last.polled_at.astimezone().strftime('%Y-%m-%d %H:%M:%S')})"
+                f"{last.polled_at.astimezone().strftime('%m-%d %H:%M')}  {out.state(last)}"
                 if last is not None
                 else "(never polled)"
             )
@@ -128,7 +138,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     elif not rows:
         out.line(f"no plugin instances in {ws.url}")
     else:
-        out.table(["INSTANCE", "ADAPTER", "JOB", "LAST KNOWN STATUS"], rows)
+        out.table(["INSTANCE", "ADAPTER", "JOB", "LAST KNOWN STATUS"], rows, fit=True)
     return EXIT_OK
 
 

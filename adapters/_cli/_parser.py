@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ._cmd_checkpoints import cmd_checkpoints_delete, cmd_checkpoints_list, cmd_checkpoints_show
+from ._cmd_history import cmd_events, cmd_jobs, cmd_logs
 from ._cmd_jobs import cmd_cancel, cmd_status, cmd_train, cmd_wait
+from ._cmd_local import cmd_local_gc
 from ._cmd_serving import cmd_deploy, cmd_predict, cmd_undeploy
 from ._cmd_tools import DEMO_SPEEDUP, cmd_adapters, cmd_emulator
 from ._output import Output
@@ -28,6 +30,7 @@ polling:
 
 environment:
   JOBFERRY_WORKSPACE  the default workspace (a folder or a URL such as gs://bucket/path)
+  JOBFERRY_LOCAL_JOBS where the local adapter keeps its job directories (default: the user data dir)
   NO_COLOR            plain output: no colours, no live line
 """
 
@@ -151,6 +154,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("instance", nargs="?", metavar="INSTANCE", help="plugin instance (omit to list all)")
 
+    p = add(
+        "jobs",
+        cmd_jobs,
+        "every job an instance (or every instance) has had, newest first: current, replaced by --new, "
+        "submitting or outcome unknown (reads the workspace only)",
+        [common, as_json],
+    )
+    p.add_argument("instance", nargs="?", metavar="INSTANCE", help="plugin instance (omit for all)")
+
+    p = add(
+        "events",
+        cmd_events,
+        "an instance's events, oldest first: its submissions and every status jobferry saw (the status "
+        "log); --json prints JSON Lines, one event per line",
+        [common, as_json, handle, timeout, poll],
+    )
+    p.add_argument("instance", metavar="INSTANCE")
+    p.add_argument(
+        "--follow", "-f", action="store_true", help="then poll the job and print each change until it ends"
+    )
+
+    p = add(
+        "logs",
+        cmd_logs,
+        "the job's own log (stdout and stderr of a local-adapter job)",
+        [common, as_json, handle],
+    )
+    p.add_argument("instance", metavar="INSTANCE")
+
     p = add("wait", cmd_wait, "wait for a job to end", [common, as_json, handle, timeout, poll])
     p.add_argument("instance", metavar="INSTANCE")
 
@@ -226,6 +258,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("instance", metavar="INSTANCE")
     p.add_argument("handle", metavar="HANDLE")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")
+
+    lo = sub.add_parser(
+        "local", help="the local adapter's job directories", description="the local adapter's job directories"
+    )
+    lo.set_defaults(func=None, parser=lo)
+    los = lo.add_subparsers(dest="action", metavar="ACTION")
+    p = add(
+        "gc",
+        cmd_local_gc,
+        "remove finished local job directories that no handle of the workspace names (predict needs those)",
+        [common, as_json],
+        los,
+    )
+    p.add_argument(
+        "--jobs-dir",
+        metavar="DIR",
+        help="the job directories' folder (default: $JOBFERRY_LOCAL_JOBS, else "
+        "local-jobs in the user data dir)",
+    )
+    p.add_argument("--dry-run", "-n", action="store_true", help="list what would be removed; remove nothing")
 
     add("adapters", cmd_adapters, "registered adapters and whether they import", [verbose, as_json])
 
