@@ -112,6 +112,8 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         self.adopted = False
         #: Called with a progress line while ``train`` waits for another process submitting the same spec.
         self.on_submission_wait: Callable[[str], None] | None = None
+        #: Called with ``(what, status)`` at each observation while :meth:`wait_for` waits (deploy, ...).
+        self.on_operation_update: Callable[[str, JobStatus], None] | None = None
 
     # -- the vendor contract ----------------------------------------------------------------------------
 
@@ -410,7 +412,12 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         handle = JobHandle(
             name, lambda: self.poll_call(check, name), poll=self.policies.poll, clock=self.clock
         )
-        return handle.wait(timeout)
+        final: JobStatus | None = None
+        for final in handle.watch(timeout):
+            if self.on_operation_update is not None:
+                self.on_operation_update(name, final)
+        assert final is not None
+        return final
 
     def wait_until(self, name: str, probe: Callable[[], _T | None], *, timeout: float) -> _T:
         """Poll ``probe`` (one vendor call) with :meth:`wait_for` until it returns something; return it."""

@@ -16,7 +16,7 @@ from .._serving import Predicting, Serving
 from ._exit_codes import EXIT_OK, UsageError
 from ._inputs import _FORMATS, read_instances
 from ._output import Output
-from ._waiting import _apply_poll_interval
+from ._waiting import OperationProgress, _apply_poll_interval
 from ._workspaces import _workspace
 
 
@@ -33,9 +33,13 @@ def _load_deployable(args: argparse.Namespace, method: str) -> Serving:
     return model
 
 
-def _job_of(model: Serving) -> JobRef:
+def _engine(model: Serving) -> ExternalJobModel[Any]:
     assert isinstance(model, ExternalJobModel)
-    return model.job
+    return model
+
+
+def _job_of(model: Serving) -> JobRef:
+    return _engine(model).job
 
 
 def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
@@ -57,7 +61,12 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
     if args.traffic is not None:
         options["traffic_percentage"] = args.traffic
     model = _load_deployable(args, "deploy")
-    endpoint = str(model.deploy(**options))
+    progress = OperationProgress(out, f"deploying {args.instance}")
+    progress.attach(_engine(model))
+    try:
+        endpoint = str(model.deploy(**options))
+    finally:
+        progress.close()
     resources = _job_of(model).resources
     deployed = resources.get("deployed_model_id")
     trained = resources.get("model")
@@ -82,7 +91,12 @@ def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
     """Undeploy a job's model from its endpoint (the endpoint itself is kept)."""
     model = _load_deployable(args, "undeploy")
     before = dict(_job_of(model).resources)
-    model.undeploy()
+    progress = OperationProgress(out, f"undeploying {args.instance}")
+    progress.attach(_engine(model))
+    try:
+        model.undeploy()
+    finally:
+        progress.close()
     endpoint = before.get("endpoint")
     deployed = before.get("deployed_model_id")
     if out.json_mode:

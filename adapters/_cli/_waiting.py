@@ -101,6 +101,39 @@ class Progress:
                     self.out.stdout.flush()
 
 
+class OperationProgress:
+    """The live line of ``train --wait``, for the operations a command waits on (deploy, undeploy).
+
+    Only on a terminal: elsewhere (and with ``--json``) the command's output stays its result alone.
+    """
+
+    def __init__(self, out: Output, label: str) -> None:
+        self.out = out
+        self.label = label
+        self._what: str | None = None
+        self._progress: Progress | None = None
+
+    def attach(self, model: ExternalJobModel[Any]) -> None:
+        """Show ``model``'s operation waits from now on."""
+        if self.out.styled:
+            model.on_operation_update = self.update
+
+    def update(self, what: str, status: JobStatus) -> None:
+        """One observation of the operation ``what``."""
+        if what != self._what:
+            self.close()
+            self._what = what
+            self._progress = Progress(self.out, f"{self.label}: {what}")
+        assert self._progress is not None
+        self._progress.update(status)
+
+    def close(self) -> None:
+        """End the live line."""
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+
+
 def _wait(model: ExternalJobModel[Any], timeout: float | None, out: Output) -> int:
     job_id = model.job.job_id
     progress = Progress(out, job_id)
