@@ -168,6 +168,25 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
                 f"(it reads: {reads}); remove them, or set the equivalent in its config"
             )
 
+    def preflight(self, input: TrainPluginInput) -> dict[str, Any]:
+        """What ``train`` would submit, checked as far as can be without a vendor call or a write.
+
+        Validates the input (:meth:`check_input`), checks that the credential reference resolves (an
+        environment variable is set, a key file exists; nothing is read from it) and returns the job spec
+        ``submit_job`` would receive with the connection it would use. Adapters extend it with their own
+        checks (the local adapter imports its entrypoint). Raises the error ``train`` would raise.
+        """
+        spec = self.job_spec(input)
+        connection = self.connection
+        key_file = connection.credentials.key_file_path()
+        return {
+            "adapter": self.adapter_name,
+            "jobSpec": spec,
+            "connection": connection.model_dump(mode="json", exclude={"credentials"}, exclude_none=True),
+            "credentials": connection.credentials.describe(),
+            "credentialsFile": str(key_file) if key_file else None,
+        }
+
     def quota_key(self) -> str:
         """What the vendor's quotas are counted per (e.g. a project and region); shared limiters use it."""
         return ""

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from checkpoint import ModelCheckpoint, Workspace
 from checkpoint._errors import CheckpointNotFound
 
+from .._errors import SpecError
 from .._inflight import RECONCILE_HINT, InFlight, submissions_in_flight
 from .._jobs import JobRecord
 from .._loading import NotAJobCheckpoint, load_job, read_job_record
-from .._spec import load_spec
+from .._spec import JobSpec, load_spec
 from ._exit_codes import EXIT_OK
 from ._output import Output, _status_json, shorten
 from ._waiting import _apply_poll_interval, _wait
@@ -22,6 +24,8 @@ def cmd_train(args: argparse.Namespace, out: Output) -> int:
     """Submit (or adopt) the job a spec describes; optionally wait for it."""
     spec = load_spec(args.spec)
     ws = spec.resolve_workspace(args.workspace)
+    if args.dry_run:
+        return _dry_run(spec, ws, out)
     model = spec.build_model(ws)
     model.on_submission_wait = out.progress
     response = model.train(spec.train_request(ws), new=args.new)
@@ -54,6 +58,34 @@ def cmd_train(args: argparse.Namespace, out: Output) -> int:
     _apply_poll_interval(model, args.poll_interval)
     timeout: float | None = args.timeout
     return _wait(model, timeout, out)
+
+
+def _dry_run(spec: JobSpec, ws: Workspace, out: Output) -> int:
+    """Check everything train checks before its first effect; print what it would submit; do nothing."""
+    model = spec.adapter_class()
+    model.receive_config(spec.adapter_config)
+    try:
+        found = model.preflight(spec.train_input)
+    except SpecError as exc:
+        raise SpecError(f"{spec.source}: {exc}") from None
+    found.update(pluginInstance=spec.plugin_instance, workspace=ws.url)
+    if out.json_mode:
+        out.emit({"event": "dryRun", **found})
+        return EXIT_OK
+    out.line(f"{spec.source}: valid; nothing submitted, nothing written")
+    out.line(f"adapter:      {found['adapter']}")
+    out.line(f"instance:     {spec.plugin_instance} in {ws.url}")
+    out.line(
+        f"credentials:  {found['credentials']}"
+        + (f" ({found['credentialsFile']})" if found["credentialsFile"] else "")
+    )
+    for key in ("entrypoint", "cwd", "trainingData"):
+        if key in found:
+            out.line(f"{key + ':':<13} {found[key]}")
+    out.line("connection:   " + json.dumps(found["connection"], sort_keys=True))
+    out.line("job spec (what the adapter submits):")
+    out.line("  " + json.dumps(found["jobSpec"], indent=2, sort_keys=True, default=str).replace("\n", "\n  "))
+    return EXIT_OK
 
 
 def _record_row(pid: str, record: JobRecord | None, note: str = "") -> list[str]:
