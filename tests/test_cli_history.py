@@ -169,3 +169,40 @@ def test_local_gc_of_a_missing_jobs_dir_creates_nothing(tmp_path: Path) -> None:
     data = json.loads(env.ok("local", "gc", "--json"))
     assert data["removed"] == [] and data["kept"] == []
     assert not env.ws.exists() and not env.jobs.exists()
+
+
+@pytest.mark.slow
+def test_predict_output_writes_a_whole_file_or_none(trained: Env, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"weight_g": 120, "diameter_cm": 5.9, "hue": 0.15, "sugar_brix": 2.4}\n' * 3)
+    target = tmp_path / "out.jsonl"
+    out = trained.ok("predict", "fruit-local", "--input", str(rows), "--output", str(target))
+    assert out == f"wrote 3 prediction(s) to {target}\n"
+    assert [json.loads(line)["label"] for line in target.read_text().splitlines()] == ["lemon"] * 3
+    data = json.loads(trained.ok("predict", "fruit-local", "-i", str(rows), "-o", str(target), "--json"))
+    assert data == {"pluginInstance": "fruit-local", "output": str(target), "predictions": 3}
+
+    for bad, says in [
+        (tmp_path / "missing" / "out.jsonl", "does not exist"),
+        (tmp_path, "is a folder"),
+        (rows, "is the input file"),
+    ]:
+        done = trained.run("predict", "fruit-local", "-i", str(rows), "-o", str(bad))
+        assert done.returncode == 2 and says in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "missing").exists() and rows.read_text().count("\n") == 3
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"weight_g": "heavy"}\n')  # the entrypoint cannot score it
+    failed = tmp_path / "failed.jsonl"
+    done = trained.run("predict", "fruit-local", "-i", str(broken), "-o", str(failed))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert not failed.exists() and not list(tmp_path.glob(".failed.jsonl.*"))
+
+
+@pytest.mark.slow
+def test_status_of_every_instance_fits_100_columns(trained: Env) -> None:
+    out = trained.ok("status")
+    assert all(len(line) <= 100 for line in out.splitlines()), out
+    full = json.loads(trained.ok("status", "--json"))["instances"][0]["jobId"]
+    assert full not in out and full[-20:] in out  # shortened here; whole in --json and status INSTANCE
+    assert full in trained.ok("status", "fruit-local")

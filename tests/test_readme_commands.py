@@ -195,3 +195,39 @@ def check_output(shell: Shell, command: str, stdout: str) -> None:
     elif " predict " in command:
         (prediction,) = (json.loads(line) for line in stdout.splitlines())
         assert prediction["label"] == "lemon", prediction  # the README's row is a lemon's
+
+
+def _subparsers(parser: object, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], object]]:
+    import argparse
+
+    assert isinstance(parser, argparse.ArgumentParser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _subparsers(sub, (*path, name))
+
+
+def test_the_readme_synopsis_lists_every_command_option_and_exit_code() -> None:
+    import argparse
+
+    from adapters._cli import build_parser
+
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("### The `jobferry` command") : text.index("### Writing an adapter")]
+    synopsis = section.split("```")[1]
+    everywhere = {"--workspace", "--handle", "--verbose", "--help"}  # said once, below the synopsis
+    for name in everywhere:
+        assert f"`{name}" in section, name
+    for path, sub in _subparsers(build_parser()):
+        assert isinstance(sub, argparse.ArgumentParser)
+        if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+            line = [ln for ln in synopsis.split("jobferry ") if ln.startswith(path[0])]
+            assert line, f"jobferry {' '.join(path)} is not in the README's synopsis"
+            joined = " ".join(line)
+            for action in sub._actions:
+                longs = [o for o in action.option_strings if o.startswith("--")]
+                if longs and not set(longs) & everywhere:
+                    assert longs[0] in joined, f"jobferry {' '.join(path)} {longs[0]} is not in the synopsis"
+    codes = re.findall(r"\b(0|1|2|3|130)\b", section[section.index("Exit codes") :])
+    assert {"0", "1", "2", "3", "130"} <= set(codes)

@@ -100,7 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         "user data dir)",
     )
     as_json = argparse.ArgumentParser(add_help=False)
-    as_json.add_argument("--json", action="store_true", help="print JSON (one object, or JSONL events)")
+    as_json.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: one object, or JSON Lines (one event per line) for commands that stream "
+        "(train --wait, wait, events)",
+    )
     handle = argparse.ArgumentParser(add_help=False)
     handle.add_argument("--handle", metavar="H", help="checkpoint handle (default: default)")
     timeout = argparse.ArgumentParser(add_help=False)
@@ -145,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC", help="the job spec (TOML)")
     p.add_argument("--wait", action="store_true", help="show progress until the job ends")
     p.add_argument("--new", action="store_true", help="submit a new job even if one runs for this spec")
+    p.add_argument(
+        "--dry-run",
+        "-n",
+        action="store_true",
+        help="validate the spec, its entrypoint, local files and credential reference; print the job it "
+        "would submit; submit nothing, write nothing",
+    )
 
     p = add(
         "status",
@@ -220,7 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("instance", metavar="INSTANCE")
 
     p = add(
-        "predict", cmd_predict, "predict with a trained job: JSONL or CSV in, JSONL out", [common, handle]
+        "predict",
+        cmd_predict,
+        "predict with a trained job: JSONL or CSV in, JSON Lines out (one prediction per line, in order)",
+        [common, handle, as_json],
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write the predictions to FILE (all or nothing: written once every chunk succeeded); "
+        "default: stdout",
     )
     p.add_argument("instance", metavar="INSTANCE")
     p.add_argument(
