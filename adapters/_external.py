@@ -55,6 +55,7 @@ from ._messages import (
     TrainPluginOutput,
 )
 from ._poll import RateLimiter, limiter_for
+from ._retry import RetryEvent
 from ._submission import (
     IntentStore,
     Submitter,
@@ -114,6 +115,8 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         self.on_submission_wait: Callable[[str], None] | None = None
         #: Called with ``(what, status)`` at each observation while :meth:`wait_for` waits (deploy, ...).
         self.on_operation_update: Callable[[str, JobStatus], None] | None = None
+        #: Called before each retry of a vendor call (a terminal shows "retrying (n), last error ...").
+        self.on_retry: Callable[[RetryEvent], None] | None = None
 
     # -- the vendor contract ----------------------------------------------------------------------------
 
@@ -389,7 +392,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         policy = self.policies.retry
         if self._first_contact and policy.unreachable_attempts is None:
             policy = policy.model_copy(update={"unreachable_attempts": 2})
-        return policy.call(fn, what=what, clock=self.clock)
+        return policy.call(fn, what=what, clock=self.clock, on_retry=self.on_retry)
 
     def poll_call(self, fn: Callable[[], _T], what: str, *, prepaid: bool = False) -> _T:
         """A status call: within the status quota (the shared rate limiter), under the retry policy.

@@ -16,7 +16,7 @@ from .._loading import NotAJobCheckpoint, load_job, read_job_record
 from .._spec import JobSpec, load_spec
 from ._exit_codes import EXIT_OK
 from ._output import Output, _status_json, shorten
-from ._waiting import _apply_poll_interval, _wait
+from ._waiting import _apply_poll_interval, _wait, show_retries
 from ._workspaces import _checkpoint_url, _workspace
 
 
@@ -107,7 +107,9 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
             if not flying:
                 raise
             return _show_in_flight(args.instance, flying, out)
+        show_retries(model, out, args.instance)
         status = model.refresh()
+        out.end_progress()
         assert model.record is not None
         # A later submission (train --new) that was interrupted: the checkpoint still names the old job.
         others = submissions_in_flight(ws, args.instance, known_key=model.record.submission_key)
@@ -213,6 +215,7 @@ def cmd_wait(args: argparse.Namespace, out: Output) -> int:
 def cmd_cancel(args: argparse.Namespace, out: Output) -> int:
     """Ask the vendor to cancel a job."""
     model = load_job(_workspace(args), args.instance, args.handle)
+    show_retries(model, out, args.instance)
     status = model.cancel()
     if out.json_mode:
         out.emit({"pluginInstance": args.instance, "jobId": model.job.job_id, "status": _status_json(status)})

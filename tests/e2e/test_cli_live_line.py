@@ -61,3 +61,19 @@ def test_deploy_and_undeploy_show_the_live_line_at_a_terminal(emu: VertexEmulato
 
     piped = run_cli(["deploy", "fruit-live", "--poll-interval", "0.05"], ws)  # not a terminal: no live line
     assert piped.returncode == 0 and "\r" not in piped.stdout and "deploying" not in piped.stdout
+
+
+def test_a_poll_that_keeps_failing_shows_retrying_at_a_terminal(emu: VertexEmulator, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    config: dict[str, Any] = connection(emu, **tabular_config())
+    spec = write_spec(tmp_path / "fruit.toml", "vertex-automl-tabular", "fruit-retry", config, {})
+    assert run_cli(["train", str(spec), "--wait"], ws).returncode == 0
+    emu.faults.set("GetTrainingPipeline", error_rate=1.0, codes=[503], retry_after=0, max_faults=2)
+    code, drawn = at_a_terminal(["wait", "fruit-retry", "--poll-interval", "0.05"], ws)
+    assert code == 0, drawn
+    assert "retrying (1), last error: " in drawn and "retrying (2), last error: " in drawn, drawn
+    final = [line for line in drawn.splitlines() if line.startswith("job ")]
+    assert "503" in drawn and final and "SUCCEEDED" in final[-1], drawn  # retried, then the outcome
+    emu.faults.set("GetTrainingPipeline", error_rate=1.0, codes=[503], retry_after=0, max_faults=1)
+    piped = run_cli(["wait", "fruit-retry", "--poll-interval", "0.05"], ws)  # not a terminal: statuses only
+    assert piped.returncode == 0 and "retrying" not in piped.stdout + piped.stderr
