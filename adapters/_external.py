@@ -392,7 +392,19 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         policy = self.policies.retry
         if self._first_contact and policy.unreachable_attempts is None:
             policy = policy.model_copy(update={"unreachable_attempts": 2})
-        return policy.call(fn, what=what, clock=self.clock, on_retry=self.on_retry)
+        return policy.call(fn, what=what, clock=self.clock, on_retry=self._retried)
+
+    def _retried(self, event: RetryEvent) -> None:
+        # Retries are part of the instance's story (`jobferry events`): post them to its status log.
+        if self.is_bound:
+            ws, pid = self.location()
+            retry = {"what": event.what, "attempt": event.attempt, "error": str(event.error)}
+            try:
+                StatusLog(ws, pid).append({"retry": {**retry, "sleep": round(event.sleep, 3)}})
+            except (OSError, JobferryError) as exc:  # a convenience, like the statuses: never fail a call
+                log.warning("could not post a retry of %s/%s: %s", ws.url, pid, exc)
+        if self.on_retry is not None:
+            self.on_retry(event)
 
     def poll_call(self, fn: Callable[[], _T], what: str, *, prepaid: bool = False) -> _T:
         """A status call: within the status quota (the shared rate limiter), under the retry policy.

@@ -72,6 +72,18 @@ def cmd_jobs(args: argparse.Namespace, out: Output) -> int:
 
 
 def _event_json(at: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    retry = data.get("retry")
+    if isinstance(retry, dict):
+        return {
+            "event": "retry",
+            "at": at.isoformat(),
+            "what": retry.get("what"),
+            "attempt": retry.get("attempt"),
+            "error": retry.get("error"),
+            "sleep": retry.get("sleep"),
+            "message": f"retrying {retry.get('what')} (attempt {retry.get('attempt')} failed: "
+            f"{retry.get('error')}; next in {retry.get('sleep')} s)",
+        }
     task = data.get("status") or {}
     record = task.get("remoteStatusInput") or {}
     return {
@@ -111,7 +123,7 @@ class _EventPrinter:
 
     def show(self, events: list[tuple[datetime, dict[str, Any]]]) -> None:
         for at, event in sorted(events, key=lambda e: e[0]):
-            ident = (event["at"], str(event.get("submissionKey")) + event["event"])
+            ident = (event["at"], f"{event.get('submissionKey')}{event['event']}{event.get('attempt')}")
             if ident in self.seen:
                 continue
             self.seen.add(ident)

@@ -3,6 +3,7 @@ CLI in a subprocess, the emulator on 127.0.0.1); piped, their output stays the r
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -74,6 +75,13 @@ def test_a_poll_that_keeps_failing_shows_retrying_at_a_terminal(emu: VertexEmula
     assert "retrying (1), last error: " in drawn and "retrying (2), last error: " in drawn, drawn
     final = [line for line in drawn.splitlines() if line.startswith("job ")]
     assert "503" in drawn and final and "SUCCEEDED" in final[-1], drawn  # retried, then the outcome
+    # The retries are in the instance's events, with what failed and when, after the statuses before them.
+    events = [
+        json.loads(line) for line in run_cli(["events", "fruit-retry", "--json"], ws).stdout.splitlines()
+    ]
+    retries = [e for e in events if e["event"] == "retry"]
+    assert [r["attempt"] for r in retries] == [1, 2] and all("503" in r["error"] for r in retries), retries
+    assert events.index(retries[0]) > max(i for i, e in enumerate(events) if e["event"] == "submitted")
     emu.faults.set("GetTrainingPipeline", error_rate=1.0, codes=[503], retry_after=0, max_faults=1)
     piped = run_cli(["wait", "fruit-retry", "--poll-interval", "0.05"], ws)  # not a terminal: statuses only
     assert piped.returncode == 0 and "retrying" not in piped.stdout + piped.stderr
