@@ -203,6 +203,9 @@ def test_predict_output_writes_a_whole_file_or_none(trained: Env, tmp_path: Path
 def test_status_of_every_instance_fits_100_columns(trained: Env) -> None:
     out = trained.ok("status")
     assert all(len(line) <= 100 for line in out.splitlines()), out
-    full = json.loads(trained.ok("status", "--json"))["instances"][0]["jobId"]
+    assert "  (+ outcome unknown)  " in out.splitlines()[1], out  # the interrupted submission
+    listed = json.loads(trained.ok("status", "--json"))["instances"][0]
+    assert [f["submissionKey"] for f in listed["inFlight"]] == [CRASHED]
+    full = listed["jobId"]
     assert full not in out and full[-20:] in out  # shortened here; whole in --json and status INSTANCE
     assert full in trained.ok("status", "fruit-local")

@@ -165,6 +165,10 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
                 if last is not None
                 else "(never polled)"
             )
+            later = submissions_in_flight(ws, pid, known_key=record.submission_key)
+            if later:  # a train --new interrupted after its intent: say so, `status INSTANCE` says more
+                entry["inFlight"] = [_in_flight_json(f) for f in later]
+                row[-1] = f"(+ {later[0].state})  {row[-1]}"  # first: a narrow screen cuts the end
             rows.append(row)
         entries.append(entry)
     if out.json_mode:
