@@ -56,6 +56,7 @@ from ._messages import (
     TrainPluginOutput,
 )
 from ._poll import RateLimiter, limiter_for
+from ._retry import RetryEvent
 from ._submission import (
     IntentStore,
     Submitter,
@@ -137,6 +138,10 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         self.adopted = False
         #: Called with a progress line while ``train`` waits for another process submitting the same spec.
         self.on_submission_wait: Callable[[str], None] | None = None
+        #: Called with ``(what, status)`` at each observation while :meth:`wait_for` waits (deploy, ...).
+        self.on_operation_update: Callable[[str, JobStatus], None] | None = None
+        #: Called before each retry of a vendor call (a terminal shows "retrying (n), last error ...").
+        self.on_retry: Callable[[RetryEvent], None] | None = None
 
     # -- the vendor contract ----------------------------------------------------------------------------
 
@@ -190,6 +195,25 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
                 f"adapter {self.adapter_name} does not read input field(s) {', '.join(ignored)} "
                 f"(it reads: {reads}); remove them, or set the equivalent in its config"
             )
+
+    def preflight(self, input: TrainPluginInput) -> dict[str, Any]:
+        """What ``train`` would submit, checked as far as can be without a vendor call or a write.
+
+        Validates the input (:meth:`check_input`), checks that the credential reference resolves (an
+        environment variable is set, a key file exists; nothing is read from it) and returns the job spec
+        ``submit_job`` would receive with the connection it would use. Adapters extend it with their own
+        checks (the local adapter imports its entrypoint). Raises the error ``train`` would raise.
+        """
+        spec = self.job_spec(input)
+        connection = self.connection
+        key_file = connection.credentials.key_file_path()
+        return {
+            "adapter": self.adapter_name,
+            "jobSpec": spec,
+            "connection": connection.model_dump(mode="json", exclude={"credentials"}, exclude_none=True),
+            "credentials": connection.credentials.describe(),
+            "credentialsFile": str(key_file) if key_file else None,
+        }
 
     def quota_key(self) -> str:
         """What the vendor's quotas are counted per (e.g. a project and region); shared limiters use it."""
@@ -402,7 +426,19 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         policy = self.policies.retry
         if self._first_contact and policy.unreachable_attempts is None:
             policy = policy.model_copy(update={"unreachable_attempts": 2})
-        return policy.call(fn, what=what, clock=self.clock)
+        return policy.call(fn, what=what, clock=self.clock, on_retry=self._retried)
+
+    def _retried(self, event: RetryEvent) -> None:
+        # Retries are part of the instance's story (`jobferry events`): post them to its status log.
+        if self.is_bound:
+            ws, pid = self.location()
+            retry = {"what": event.what, "attempt": event.attempt, "error": str(event.error)}
+            try:
+                StatusLog(ws, pid).append({"retry": {**retry, "sleep": round(event.sleep, 3)}})
+            except (OSError, JobferryError) as exc:  # a convenience, like the statuses: never fail a call
+                log.warning("could not post a retry of %s/%s: %s", ws.url, pid, exc)
+        if self.on_retry is not None:
+            self.on_retry(event)
 
     def poll_call(self, fn: Callable[[], _T], what: str, *, prepaid: bool = False) -> _T:
         """A status call: within the status quota (the shared rate limiter), under the retry policy.
@@ -444,7 +480,12 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         handle = JobHandle(
             name, lambda: self.poll_call(check, name), poll=self.policies.poll, clock=self.clock
         )
-        return handle.wait(timeout)
+        final: JobStatus | None = None
+        for final in handle.watch(timeout):
+            if self.on_operation_update is not None:
+                self.on_operation_update(name, final)
+        assert final is not None
+        return final
 
     def wait_until(self, name: str, probe: Callable[[], _T | None], *, timeout: float) -> _T:
         """Poll ``probe`` (one vendor call) with :meth:`wait_for` until it returns something; return it."""

@@ -114,34 +114,44 @@ class JobSpec(BaseModel):
                 f"registered adapters: {', '.join(list_adapters())}"
             ) from None
         config_class = adapter_class.config_class
+        # Every problem at once: [config] and [input] are checked independently, so fixing one does not
+        # reveal the other.
+        problems: list[str] = []
+        config: ExternalJobConfig | None = None
         try:
             config = config_class.model_validate(self.config)
         except ValidationError as exc:
-            raise SpecError(_explain(src, exc, config_class, prefix=("config",))) from None
+            problems += _problems(exc, config_class, prefix=("config",))
+        train_input = self._validate_input(problems)
+        if problems:
+            raise SpecError(_report(src, problems))
+        assert config is not None and train_input is not None
         self._adapter_class = adapter_class
         self._adapter_config = config
-        self._train_input = self._validate_input()
+        self._train_input = train_input
 
-    def _validate_input(self) -> TrainPluginInput:
-        src = self._source
+    def _validate_input(self, problems: list[str]) -> TrainPluginInput | None:
         # TrainPluginInput ignores unknown keys (it is a wire message); a spec is typed by hand, so a typo
         # must not silently vanish.
         known = _field_names(TrainPluginInput)
-        for key, value in self.input.items():
-            if key not in known:
-                raise SpecError(
-                    f"{src}: input.{key} = {_show('input.' + key, value)}: unknown field; valid fields: "
-                    f"{', '.join(sorted(TrainPluginInput.model_fields))} (or their camelCase forms)"
-                )
+        valid = f"{', '.join(sorted(TrainPluginInput.model_fields))} (or their camelCase forms)"
+        unknown = [key for key in self.input if key not in known]
+        for key in unknown:
+            value = self.input[key]
+            problems.append(
+                f"input.{key} = {_show('input.' + key, value)}: unknown field; valid fields: {valid}"
+            )
         try:
-            data = TrainPluginInput.model_validate(self.input)
+            data = TrainPluginInput.model_validate({k: v for k, v in self.input.items() if k not in unknown})
         except ValidationError as exc:
-            raise SpecError(_explain(src, exc, TrainPluginInput, prefix=("input",))) from None
+            problems += _problems(exc, TrainPluginInput, prefix=("input",))
+            return None
         if data.plugin_instance is not None and data.plugin_instance != self.plugin_instance:
-            raise SpecError(
-                f"{src}: input.plugin_instance = {data.plugin_instance!r} contradicts plugin_instance = "
+            problems.append(
+                f"input.plugin_instance = {data.plugin_instance!r} contradicts plugin_instance = "
                 f"{self.plugin_instance!r}; drop it from [input] (the top-level value is used)"
             )
+            return None
         return data.model_copy(update={"plugin_instance": self.plugin_instance})
 
     # -- what the spec builds ---------------------------------------------------------------------------
@@ -257,28 +267,39 @@ def _model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseMode
     return current
 
 
-def _explain(source: str, exc: ValidationError, model: type[BaseModel], prefix: tuple[str, ...] = ()) -> str:
-    lines = [f"{source}: invalid job spec:"]
+def _problems(exc: ValidationError, model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[str]:
+    """One line per problem of ``exc``: the field path, the value (never a secret) and what is wrong."""
+    lines = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         path = ".".join(str(p) for p in (*prefix, *loc)) or "(top level)"
         kind = err["type"]
         msg = err["msg"]
         if kind == "missing":
-            lines.append(f"  {path}: required field is missing")
+            lines.append(f"{path}: required field is missing")
             continue
         if kind == "extra_forbidden":
             owner = _model_at(model, loc[:-1])
             valid = sorted(owner.model_fields) if owner is not None else []
             hint = f"; valid fields here: {', '.join(valid)}" if valid else ""
-            lines.append(f"  {path} = {_show(path, err.get('input'))}: unknown field{hint}")
+            lines.append(f"{path} = {_show(path, err.get('input'))}: unknown field{hint}")
             continue
         if kind == "value_error":
             msg = str(err.get("ctx", {}).get("error", msg))  # drop pydantic's "Value error, " prefix
         value = err.get("input")
         shown = "{...}" if isinstance(value, dict) else _show(path, value)
-        lines.append(f"  {path} = {shown}: {msg}")
-    if len(lines) == 2:
+        lines.append(f"{path} = {shown}: {msg}")
+    return lines
+
+
+def _report(source: str, problems: list[str]) -> str:
+    if len(problems) == 1:
         # One problem, one line: the CLI prints it as one "error: ..." line.
-        return f"{lines[0]} {lines[1].strip()}"
-    return "\n".join(lines)
+        return f"{source}: invalid job spec: {problems[0]}"
+    return "\n".join(
+        [f"{source}: invalid job spec ({len(problems)} problems):", *(f"  {p}" for p in problems)]
+    )
+
+
+def _explain(source: str, exc: ValidationError, model: type[BaseModel], prefix: tuple[str, ...] = ()) -> str:
+    return _report(source, _problems(exc, model, prefix))

@@ -2,17 +2,25 @@
 
 ::
 
-    jobferry train SPEC [--wait] [--new] [--timeout S] [--poll-interval S] [--json]
+    jobferry train SPEC [--wait] [--new] [--dry-run] [--timeout S] [--poll-interval S] [--json]
     jobferry status [INSTANCE] [--json]
+    jobferry jobs [INSTANCE] [--json]
+    jobferry events INSTANCE [--follow] [--timeout S] [--poll-interval S] [--json]
+    jobferry logs INSTANCE [--json]
     jobferry wait INSTANCE [--timeout S] [--poll-interval S] [--json]
     jobferry cancel INSTANCE [--json]
     jobferry deploy INSTANCE [--endpoint NAME] [--machine-type T] [--min-replicas N] [--max-replicas N]
                     [--traffic PCT] [--poll-interval S] [--json]
     jobferry undeploy INSTANCE [--poll-interval S] [--json]
-    jobferry predict INSTANCE [--input FILE|-] [--format jsonl|csv] [--parameters JSON]
+    jobferry predict INSTANCE [--input FILE|-] [--format jsonl|csv] [--parameters JSON] [--output FILE]
+                     [--json]
     jobferry checkpoints list [INSTANCE] | show INSTANCE [HANDLE] | delete INSTANCE HANDLE [--yes]
+    jobferry local gc [--jobs-dir DIR] [--dry-run] [--json]
     jobferry adapters [--json]
-    jobferry emulator [vertex|sagemaker] [--port N] [--speedup X] [--bucket-map BUCKET=DIR]
+    jobferry emulator [vertex|sagemaker] [--port N] [--grpc-port N | --no-grpc] [--speedup X | --real-time]
+                      [--bucket-map BUCKET=DIR] [--seed N] [--config FILE]
+
+The README's synopsis is the reference (a test checks it against this parser).
 
 Every command that reads a workspace takes ``--workspace`` (default: the spec's ``workspace`` for
 ``train``, else ``$JOBFERRY_WORKSPACE``, else a folder in the user data directory); every command on
@@ -32,10 +40,11 @@ adaptive policy -- for a job loaded from its checkpoint, usually the adapter's d
 interval is 5 s. ``--poll-interval S`` polls every S seconds instead (no growth, no jitter).
 
 Output: human text on stdout; with ``--json`` one JSON object (camelCase keys, like ``job.json``), or for
-``train --wait --json`` / ``wait --json`` a JSONL stream of events (``submitted``, ``status``, ``final``,
-``error``). Colours and the one-line live display are used only when stdout is a terminal and
-``NO_COLOR`` is unset; otherwise every status change is one plain line. Errors go to stderr as
-``error: <message>`` (with ``--json`` also as an ``error`` event on stdout); a traceback only with ``-v``.
+``train --wait --json`` / ``wait --json`` / ``events --json`` a JSONL stream of events (``submitted``,
+``status``, ``retry``, ``final``, ``error``). Colours and the one-line live display are used only when
+stdout is a terminal and ``NO_COLOR`` is unset; otherwise every status change is one plain line. Errors
+go to stderr as ``error: <message>`` (with ``--json`` also as an ``error`` event on stdout); a traceback
+only with ``-v``.
 
 Exit codes:
     0  success (for ``status``: the status could be reported, whatever it is)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from checkpoint import ModelCheckpoint, Workspace
 from checkpoint._errors import CheckpointNotFound
 
+from .._errors import SpecError
 from .._inflight import RECONCILE_HINT, InFlight, submissions_in_flight
 from .._jobs import JobRecord
 from .._loading import NotAJobCheckpoint, load_job, read_job_record
-from .._spec import load_spec
+from .._spec import JobSpec, load_spec
 from ._exit_codes import EXIT_OK
-from ._output import Output, _status_json
-from ._waiting import _apply_poll_interval, _wait
+from ._output import Output, _status_json, shorten
+from ._waiting import _apply_poll_interval, _wait, show_retries
 from ._workspaces import _checkpoint_url, _workspace
 
 
@@ -22,6 +24,8 @@ def cmd_train(args: argparse.Namespace, out: Output) -> int:
     """Submit (or adopt) the job a spec describes; optionally wait for it."""
     spec = load_spec(args.spec)
     ws = spec.resolve_workspace(args.workspace)
+    if args.dry_run:
+        return _dry_run(spec, ws, out)
     model = spec.build_model(ws)
     model.on_submission_wait = out.progress
     response = model.train(spec.train_request(ws), new=args.new)
@@ -56,10 +60,39 @@ def cmd_train(args: argparse.Namespace, out: Output) -> int:
     return _wait(model, timeout, out)
 
 
+def _dry_run(spec: JobSpec, ws: Workspace, out: Output) -> int:
+    """Check everything train checks before its first effect; print what it would submit; do nothing."""
+    model = spec.adapter_class()
+    model.receive_config(spec.adapter_config)
+    try:
+        found = model.preflight(spec.train_input)
+    except SpecError as exc:
+        raise SpecError(f"{spec.source}: {exc}") from None
+    found.update(pluginInstance=spec.plugin_instance, workspace=ws.url)
+    if out.json_mode:
+        out.emit({"event": "dryRun", **found})
+        return EXIT_OK
+    out.line(f"{spec.source}: valid; nothing submitted, nothing written")
+    out.line(f"adapter:      {found['adapter']}")
+    out.line(f"instance:     {spec.plugin_instance} in {ws.url}")
+    out.line(
+        f"credentials:  {found['credentials']}"
+        + (f" ({found['credentialsFile']})" if found["credentialsFile"] else "")
+    )
+    for key in ("entrypoint", "cwd", "trainingData"):
+        if key in found:
+            out.line(f"{key + ':':<13} {found[key]}")
+    out.line("connection:   " + json.dumps(found["connection"], sort_keys=True))
+    out.line("job spec (what the adapter submits):")
+    out.line("  " + json.dumps(found["jobSpec"], indent=2, sort_keys=True, default=str).replace("\n", "\n  "))
+    return EXIT_OK
+
+
 def _record_row(pid: str, record: JobRecord | None, note: str = "") -> list[str]:
     if record is None:
         return [pid, "-", "-", note]
-    job = record.job.job_id if record.job else "-"
+    # Resource names are shortened to fit the table: the full one is in --json and `status INSTANCE`.
+    job = shorten(record.job.job_id, 28) if record.job else "-"
     return [pid, record.adapter, job, ""]
 
 
@@ -74,20 +107,30 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
             if not flying:
                 raise
             return _show_in_flight(args.instance, flying, out)
+        show_retries(model, out, args.instance)
         status = model.refresh()
+        out.end_progress()
         assert model.record is not None
+        # A later submission (train --new) that was interrupted: the checkpoint still names the old job.
+        others = submissions_in_flight(ws, args.instance, known_key=model.record.submission_key)
         if out.json_mode:
             out.emit(
                 {
                     "pluginInstance": args.instance,
                     "adapter": model.record.adapter,
                     "jobId": model.job.job_id,
+                    "resources": model.job.resources,
                     "terminal": status.is_terminal,
                     "status": _status_json(status),
+                    "inFlight": [_in_flight_json(f) for f in others],
                 }
             )
         else:
             out.line(f"{args.instance}: job {model.job.job_id} ({model.record.adapter}) {out.state(status)}")
+            for one in others:
+                out.line(f"  and a later submission is {one.describe()}")
+            if others:
+                out.line(f"  {RECONCILE_HINT}")
         return EXIT_OK
 
     entries: list[dict[str, Any]] = []
@@ -100,7 +143,8 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
             flying = submissions_in_flight(ws, pid)
             if flying:
                 entry["inFlight"] = [_in_flight_json(f) for f in flying]
-                rows.append(_record_row(pid, None, f"{flying[0].describe()}; {RECONCILE_HINT}"))
+                # The whole description and what to run are in `status INSTANCE`; here, what it is.
+                rows.append(_record_row(pid, None, f"{flying[0].state}: `jobferry status {pid}`"))
                 rows[-1][1] = flying[0].adapter
             else:
                 entry["note"] = "no default handle"
@@ -117,10 +161,14 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
             row = _record_row(pid, record)
             last = record.last_status
             row[-1] = (
-                f"{out.state(last)}  (as of {last.polled_at.astimezone().strftime('%Y-%m-%d %H:%M:%S')})"
+                f"{last.polled_at.astimezone().strftime('%m-%d %H:%M')}  {out.state(last)}"
                 if last is not None
                 else "(never polled)"
             )
+            later = submissions_in_flight(ws, pid, known_key=record.submission_key)
+            if later:  # a train --new interrupted after its intent: say so, `status INSTANCE` says more
+                entry["inFlight"] = [_in_flight_json(f) for f in later]
+                row[-1] = f"(+ {later[0].state})  {row[-1]}"  # first: a narrow screen cuts the end
             rows.append(row)
         entries.append(entry)
     if out.json_mode:
@@ -128,7 +176,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     elif not rows:
         out.line(f"no plugin instances in {ws.url}")
     else:
-        out.table(["INSTANCE", "ADAPTER", "JOB", "LAST KNOWN STATUS"], rows)
+        out.table(["INSTANCE", "ADAPTER", "JOB", "LAST KNOWN STATUS"], rows, fit=True)
     return EXIT_OK
 
 
@@ -171,6 +219,7 @@ def cmd_wait(args: argparse.Namespace, out: Output) -> int:
 def cmd_cancel(args: argparse.Namespace, out: Output) -> int:
     """Ask the vendor to cancel a job."""
     model = load_job(_workspace(args), args.instance, args.handle)
+    show_retries(model, out, args.instance)
     status = model.cancel()
     if out.json_mode:
         out.emit({"pluginInstance": args.instance, "jobId": model.job.job_id, "status": _status_json(status)})

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .._external import ExternalJobModel
@@ -16,7 +17,7 @@ from .._serving import Predicting, Serving
 from ._exit_codes import EXIT_OK, UsageError
 from ._inputs import _FORMATS, read_instances
 from ._output import Output
-from ._waiting import _apply_poll_interval
+from ._waiting import OperationProgress, _apply_poll_interval
 from ._workspaces import _workspace
 
 
@@ -33,9 +34,13 @@ def _load_deployable(args: argparse.Namespace, method: str) -> Serving:
     return model
 
 
-def _job_of(model: Serving) -> JobRef:
+def _engine(model: Serving) -> ExternalJobModel[Any]:
     assert isinstance(model, ExternalJobModel)
-    return model.job
+    return model
+
+
+def _job_of(model: Serving) -> JobRef:
+    return _engine(model).job
 
 
 def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
@@ -57,7 +62,12 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
     if args.traffic is not None:
         options["traffic_percentage"] = args.traffic
     model = _load_deployable(args, "deploy")
-    endpoint = str(model.deploy(**options))
+    progress = OperationProgress(out, f"deploying {args.instance}")
+    progress.attach(_engine(model))
+    try:
+        endpoint = str(model.deploy(**options))
+    finally:
+        progress.close()
     resources = _job_of(model).resources
     deployed = resources.get("deployed_model_id")
     trained = resources.get("model")
@@ -83,10 +93,15 @@ def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
     model = _load_deployable(args, "undeploy")
     before = dict(_job_of(model).resources)
     delete = bool(getattr(args, "delete_endpoint", False))
-    if delete:
-        model.undeploy(delete_endpoint=True)
-    else:
-        model.undeploy()
+    progress = OperationProgress(out, f"undeploying {args.instance}")
+    progress.attach(_engine(model))
+    try:
+        if delete:
+            model.undeploy(delete_endpoint=True)
+        else:
+            model.undeploy()
+    finally:
+        progress.close()
     # Whether the endpoint outlives the undeploy is the vendor's: its job record says which.
     kept = "endpoint" in _job_of(model).resources
     endpoint = before.get("endpoint")
@@ -134,6 +149,7 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> int:
                 instances = read_instances(stream, fmt, source)
         except OSError as exc:
             raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
+    target = _output_file(args.output, source)
     # Load the job only once the input is known to be good: a typo should not cost a download.
     model = load_job(_workspace(args), args.instance, args.handle)
     if not isinstance(model, Predicting):
@@ -141,12 +157,37 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> int:
             f"adapter {model.adapter_name} has no online predictions: cannot predict with {args.instance} "
             f"(its job is {model.job.job_id})"
         )
-    if not instances:
-        return EXIT_OK
-    predictions = model.run(instances, parameters)
+    predictions = model.run(instances, parameters) if instances else []
     buffer = io.StringIO()
     for prediction in predictions:
         buffer.write(json.dumps(prediction, ensure_ascii=False, default=str) + "\n")
-    out.stdout.write(buffer.getvalue())
-    out.stdout.flush()
+    if target is None:
+        out.stdout.write(buffer.getvalue())
+        out.stdout.flush()
+        return EXIT_OK
+    # All or nothing: a failed prediction (raised above) leaves no file, a written one is complete.
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        partial.write_text(buffer.getvalue(), encoding="utf-8")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    if out.json_mode:
+        out.emit({"pluginInstance": args.instance, "output": str(target), "predictions": len(predictions)})
+    else:
+        out.line(f"wrote {len(predictions)} prediction(s) to {target}")
     return EXIT_OK
+
+
+def _output_file(output: str | None, source: str) -> Path | None:
+    """The --output file, checked before any vendor call: its folder exists and it is not the input."""
+    if output is None or output == "-":
+        return None
+    target = Path(output).expanduser().absolute()
+    if not target.parent.is_dir():
+        raise UsageError(f"--output {output}: folder {target.parent} does not exist")
+    if target.is_dir():
+        raise UsageError(f"--output {output} is a folder; give a file name")
+    if source != "-" and target.exists() and target.samefile(source):
+        raise UsageError(f"--output {output} is the input file; write the predictions elsewhere")
+    return target

@@ -106,13 +106,20 @@ class Output:
         head, _, rest = summary.partition(" ")
         return self.style(head, color) + (f" {rest}" if rest else "")
 
-    def table(self, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-        """Write aligned columns (the last one unpadded)."""
+    def table(self, header: Sequence[str], rows: Iterable[Sequence[str]], fit: bool = False) -> None:
+        """Write aligned columns (the last one unpadded; with ``fit``, cut to the width of the screen).
+
+        The width is the terminal's, or 100 columns when stdout is not a terminal.
+        """
         all_rows = [list(header), *(list(r) for r in rows)]
         widths = [max(len(_strip_ansi(r[i])) for r in all_rows) for i in range(len(header) - 1)]
+        room = (_columns(self.stdout) - sum(w + 2 for w in widths)) if fit else None
         for n, row in enumerate(all_rows):
             cells = [c + " " * (w - len(_strip_ansi(c))) for c, w in zip(row, widths, strict=False)]
-            text = "  ".join([*cells, row[-1]]).rstrip()
+            last = row[-1]
+            if n and room is not None and len(_strip_ansi(last)) > max(room, 12):
+                last = _strip_ansi(last)[: max(room, 12) - 1] + "…"  # the whole message: --json
+            text = "  ".join([*cells, last]).rstrip()
             self.line(self.style(text, "bold") if n == 0 else text)
 
 
@@ -121,6 +128,14 @@ def _is_tty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):  # closed or unusual streams are not terminals
         return False
+
+
+def _columns(stream: IO[str]) -> int:
+    if _is_tty(stream):
+        import shutil
+
+        return shutil.get_terminal_size((100, 24)).columns
+    return 100
 
 
 def _no_color() -> bool:
@@ -144,6 +159,17 @@ def _duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def shorten(name: str, width: int = 36) -> str:
+    """A vendor resource name cut to fit a column: its last two segments, then its tail after an ellipsis.
+
+    ``projects/p/locations/l/trainingPipelines/123`` -> ``trainingPipelines/123``; the full name is in
+    ``--json`` and in ``status INSTANCE``.
+    """
+    parts = name.split("/")
+    short = "/".join(parts[-2:]) if len(parts) > 2 else name
+    return short if len(short) <= width else "…" + short[-(width - 1) :]
 
 
 def _status_json(status: JobStatus | None) -> dict[str, Any] | None:

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ._cmd_checkpoints import cmd_checkpoints_delete, cmd_checkpoints_list, cmd_checkpoints_show
+from ._cmd_history import cmd_events, cmd_jobs, cmd_logs
 from ._cmd_jobs import cmd_cancel, cmd_status, cmd_train, cmd_wait
+from ._cmd_local import cmd_local_gc
 from ._cmd_serving import cmd_deploy, cmd_predict, cmd_undeploy
-from ._cmd_tools import cmd_adapters, cmd_emulator
+from ._cmd_tools import DEMO_SPEEDUP, cmd_adapters, cmd_emulator
 from ._output import Output
 
 EPILOG = """\
@@ -28,6 +30,7 @@ polling:
 
 environment:
   JOBFERRY_WORKSPACE  the default workspace (a folder or a URL such as gs://bucket/path)
+  JOBFERRY_LOCAL_JOBS where the local adapter keeps its job directories (default: the user data dir)
   NO_COLOR            plain output: no colours, no live line
 """
 
@@ -97,7 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         "user data dir)",
     )
     as_json = argparse.ArgumentParser(add_help=False)
-    as_json.add_argument("--json", action="store_true", help="print JSON (one object, or JSONL events)")
+    as_json.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: one object, or JSON Lines (one event per line) for commands that stream "
+        "(train --wait, wait, events)",
+    )
     handle = argparse.ArgumentParser(add_help=False)
     handle.add_argument("--handle", metavar="H", help="checkpoint handle (default: default)")
     timeout = argparse.ArgumentParser(add_help=False)
@@ -142,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC", help="the job spec (TOML)")
     p.add_argument("--wait", action="store_true", help="show progress until the job ends")
     p.add_argument("--new", action="store_true", help="submit a new job even if one runs for this spec")
+    p.add_argument(
+        "--dry-run",
+        "-n",
+        action="store_true",
+        help="validate the spec, its entrypoint, local files and credential reference; print the job it "
+        "would submit; submit nothing, write nothing",
+    )
 
     p = add(
         "status",
@@ -150,6 +165,35 @@ def build_parser() -> argparse.ArgumentParser:
         [common, as_json, handle],
     )
     p.add_argument("instance", nargs="?", metavar="INSTANCE", help="plugin instance (omit to list all)")
+
+    p = add(
+        "jobs",
+        cmd_jobs,
+        "every job an instance (or every instance) has had, newest first: current, replaced by --new, "
+        "submitting or outcome unknown (reads the workspace only)",
+        [common, as_json],
+    )
+    p.add_argument("instance", nargs="?", metavar="INSTANCE", help="plugin instance (omit for all)")
+
+    p = add(
+        "events",
+        cmd_events,
+        "an instance's events, oldest first: its submissions and every status jobferry saw (the status "
+        "log); --json prints JSON Lines, one event per line",
+        [common, as_json, handle, timeout, poll],
+    )
+    p.add_argument("instance", metavar="INSTANCE")
+    p.add_argument(
+        "--follow", "-f", action="store_true", help="then poll the job and print each change until it ends"
+    )
+
+    p = add(
+        "logs",
+        cmd_logs,
+        "the job's own log (stdout and stderr of a local-adapter job)",
+        [common, as_json, handle],
+    )
+    p.add_argument("instance", metavar="INSTANCE")
 
     p = add("wait", cmd_wait, "wait for a job to end", [common, as_json, handle, timeout, poll])
     p.add_argument("instance", metavar="INSTANCE")
@@ -194,7 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = add(
-        "predict", cmd_predict, "predict with a trained job: JSONL or CSV in, JSONL out", [common, handle]
+        "predict",
+        cmd_predict,
+        "predict with a trained job: JSONL or CSV in, JSON Lines out (one prediction per line, in order)",
+        [common, handle, as_json],
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write the predictions to FILE (all or nothing: written once every chunk succeeded); "
+        "default: stdout",
     )
     p.add_argument("instance", metavar="INSTANCE")
     p.add_argument(
@@ -233,6 +287,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("handle", metavar="HANDLE")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")
 
+    lo = sub.add_parser(
+        "local", help="the local adapter's job directories", description="the local adapter's job directories"
+    )
+    lo.set_defaults(func=None, parser=lo)
+    los = lo.add_subparsers(dest="action", metavar="ACTION")
+    p = add(
+        "gc",
+        cmd_local_gc,
+        "remove finished local job directories that no handle of the workspace names (predict needs those)",
+        [common, as_json],
+        los,
+    )
+    p.add_argument(
+        "--jobs-dir",
+        metavar="DIR",
+        help="the job directories' folder (default: $JOBFERRY_LOCAL_JOBS, else "
+        "local-jobs in the user data dir)",
+    )
+    p.add_argument("--dry-run", "-n", action="store_true", help="list what would be removed; remove nothing")
+
     add("adapters", cmd_adapters, "registered adapters and whether they import", [verbose, as_json])
 
     p = add(
@@ -249,7 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="which service to emulate (default: vertex)",
     )
     p.add_argument("--port", type=_port, default=0, help="port to listen on (default: any free port)")
-    p.add_argument("--speedup", type=float, help="emulated Vertex seconds per real second (default 1)")
+    speed = p.add_mutually_exclusive_group()
+    speed.add_argument(
+        "--speedup",
+        type=float,
+        metavar="X",
+        help=f"emulated service seconds per real second (default {DEMO_SPEEDUP:g}, unless --config sets it: "
+        "a 1 h AutoML pipeline ends in seconds)",
+    )
+    speed.add_argument(
+        "--real-time", action="store_true", help="run at the service's own speed (the same as --speedup 1)"
+    )
     p.add_argument(
         "--bucket-map",
         type=_bucket,

@@ -30,6 +30,7 @@ from adapters._errors import (
     InvalidJobSpec,
     JobNotFound,
     PermanentError,
+    SpecError,
     TransientError,
     VendorError,
 )
@@ -334,6 +335,36 @@ class LocalProcessModel(OnlinePredictions, ExternalJobModel[LocalJobConfig]):
             with contextlib.suppress(OSError):
                 spec["entrypoint_sha256"] = hashlib.sha256(Path(entry.target).read_bytes()).hexdigest()
         return spec
+
+    def preflight(self, input: TrainPluginInput) -> dict[str, Any]:
+        """The base checks, then the entrypoint: its script or module imports and has the function.
+
+        The training data, when it is a local path, must exist: relative paths resolve against ``cwd``
+        (the current directory by default), not the spec file's folder.
+        """
+        found = super().preflight(input)
+        config = self.require_config().resolved()
+        cwd = Path(str(config.cwd))
+        entry = config.train_entry()
+        try:
+            entry.load(cwd)
+        except EntrypointError as exc:
+            raise SpecError(
+                f"config.entrypoint = {config.entrypoint!r}: {exc} (relative paths resolve against {cwd}, "
+                "the current directory unless config.cwd is set; not the spec file's folder)"
+            ) from None
+        found["entrypoint"] = str(entry.resolved(cwd))
+        found["cwd"] = str(cwd)
+        url = input.training_data_url
+        if url and "://" not in url:
+            path = (cwd / os.path.expanduser(url)).resolve()
+            if not path.exists():
+                raise SpecError(
+                    f"input.training_data_url = {url!r}: {path} does not exist (relative paths resolve "
+                    f"against {cwd}, the current directory unless config.cwd is set)"
+                )
+            found["trainingData"] = str(path)
+        return found
 
     def connect(self) -> Path:
         """Nothing to connect to: make sure the jobs directory exists and return it."""

@@ -6,6 +6,11 @@ Vertex AI REST API on 127.0.0.1 and the real ``google-cloud-aiplatform`` client 
 
 Usage: ``python examples/vertex/demo.py [--workspace URL] [--speedup 600]``. With ``--endpoint URL`` it uses
 an emulator you started yourself (``jobferry emulator``) instead of its own.
+
+Its state lives only as long as its emulator: without ``--endpoint`` the checkpoint (which records the
+emulator's address) goes to a temporary workspace removed at the end, so nothing in your default
+workspace points at an emulator that is gone. It ends by printing the commands that carry on from the
+shell with an emulator that stays up.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import argparse
 import contextlib
 import csv
 import json
+import shlex
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,18 +49,50 @@ def emulator(url: str | None, speedup: float) -> Iterator[str]:
         yield emu.url
 
 
+@contextlib.contextmanager
+def demo_workspace(url: str | None, own_emulator: bool) -> Iterator[str | None]:
+    # A checkpoint records the emulator's address: with the demo's own emulator (gone at exit) it must not
+    # land in the user's default workspace, where `jobferry status fruit-vertex` would find a dead port.
+    if url or not own_emulator:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="jobferry-demo-") as folder:
+        yield folder
+
+
+def next_steps(instance: str, endpoint: str | None, workspace: str | None) -> list[str]:
+    """The shell commands that carry on where the demo stops (run from the repository root)."""
+    if endpoint:  # the user's emulator is still up, and the checkpoint is where they asked
+        ws = f" -w {shlex.quote(workspace)}" if workspace else ""
+        return [f"jobferry status {instance}{ws}", f"jobferry checkpoints show {instance}{ws}"]
+    # The demo's own emulator is gone: start one where the spec's api_endpoint points, in the default
+    # workspace (the demo's checkpoint is not there unless --workspace put it there).
+    return [
+        "jobferry emulator --port 8765 --bucket-map jobferry-demo=examples/data &  # the spec's endpoint",
+        "jobferry train examples/vertex/fruit_tabular.toml --wait",
+        f"jobferry status {instance}",
+    ]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workspace", default=None, help="workspace URL or path (default: local folder)")
+    parser.add_argument(
+        "--workspace",
+        default=None,
+        help="workspace URL or path (default: a temporary folder, unless --endpoint: the default workspace)",
+    )
     parser.add_argument("--speedup", type=float, default=600.0, help="emulated Vertex time per real second")
     parser.add_argument("--endpoint", default=None, help="use this running emulator instead of starting one")
     parser.add_argument("--rows", type=int, default=5, help="CSV rows to predict")
     args = parser.parse_args(argv)
 
     spec = load_spec(SPEC)
-    workspace = spec.resolve_workspace(args.workspace)
     started = time.monotonic()
-    with emulator(args.endpoint, args.speedup) as url:
+    with (
+        demo_workspace(args.workspace, args.endpoint is None) as ws_url,
+        emulator(args.endpoint, args.speedup) as url,
+    ):
+        workspace = spec.resolve_workspace(ws_url)
         print(f"Vertex AI emulator: {url}   workspace: {workspace.url}")
         config = spec.adapter_config.model_copy(
             # The emulator runs an hour of training in seconds: poll it every fraction of a second.
@@ -97,6 +136,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             best = max(range(len(pred["scores"])), key=lambda i: pred["scores"][i])
             print(f"   {row['fruit']:>7} -> {pred['classes'][best]:<7} ({pred['scores'][best]:.3f})")
     print(f"\ndone in {time.monotonic() - started:.1f} s")
+    if args.endpoint is None:
+        gone = "its temporary workspace" if args.workspace is None else "the checkpoint's endpoint"
+        print(f"The demo's emulator and {gone} are gone. To carry on from the shell:")
+    else:
+        print("Next:")
+    for command in next_steps(spec.plugin_instance, args.endpoint, args.workspace):
+        print(f"   {command}")
     return {
         "job": job_json,
         "files": files,

@@ -104,3 +104,46 @@ def test_a_misspelt_config_field_and_a_taken_port_are_one_line(
         assert main(["emulator", "--port", str(port), "--no-grpc"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([], "Vertex time x600"),  # the demo's pace: the README's walkthrough ends in seconds
+        (["--real-time"], "Vertex's own speed"),
+        (["--speedup", "1"], "Vertex's own speed"),
+        (["--config", "{config}"], "Vertex time x5"),  # a config that sets speedup keeps it
+        (["--config", "{config}", "--speedup", "7"], "Vertex time x7"),  # and a flag overrides it
+    ],
+)
+def test_the_hand_started_emulator_runs_at_demo_speed_unless_told(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    config = tmp_path / "emu.json"
+    config.write_text('{"speedup": 5}')
+    argv = [a.replace("{config}", str(config)) for a in args]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters._cli", "emulator", "--port", "0", "--no-grpc", *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("http://127.0.0.1:")
+        listening = proc.stdout.readline()
+        assert f"({says}; Ctrl-C to stop)" in listening, listening
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_real_time_and_speedup_together_are_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    from adapters._cli import main
+
+    assert main(["emulator", "--real-time", "--speedup", "3"]) == 2
+    assert "not allowed with argument --real-time" in capsys.readouterr().err

@@ -307,14 +307,16 @@ def run_server(
             print(
                 "gRPC off: install grpcio with: pip install 'jobferry[vertex]'", file=sys.stderr, flush=True
             )
-    if ready is None:
-        print(url, flush=True)
-        if grpc_url:
-            print(grpc_url, flush=True)
-        print("Vertex AI emulator listening on 127.0.0.1 (Ctrl-C to stop)", flush=True)
-    else:
-        ready(url)
-    try:
+    try:  # from the first line printed on: a Ctrl-C right after it is a clean stop, not an interruption
+        if ready is None:
+            print(url, flush=True)
+            if grpc_url:
+                print(grpc_url, flush=True)
+            pace = app.config.speedup
+            speed = "Vertex's own speed" if pace == 1 else f"Vertex time x{pace:g}"
+            print(f"Vertex AI emulator listening on 127.0.0.1 ({speed}; Ctrl-C to stop)", flush=True)
+        else:
+            ready(url)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
