@@ -157,7 +157,9 @@ def test_the_readme_commands_run_as_printed(shell: Shell) -> None:
             continue
         if bare(command).endswith("&"):
             first = shell.start(command)
-            assert first.strip() == "http://127.0.0.1:8765", first
+            port = re.search(r"--port (\d+)", command)
+            assert port, command  # a README emulator runs on the port its specs name
+            assert first.strip() == f"http://127.0.0.1:{port.group(1)}", first
             ran.append(command)
             continue
         done = shell.run(command)
@@ -192,6 +194,16 @@ def check_output(shell: Shell, command: str, stdout: str) -> None:
     elif " status " in command:
         instance = command.split()[-1]
         assert re.search(rf"^{instance}: job \S+ \(\S+\) SUCCEEDED", stdout, re.M), stdout
+    elif " predict support-bot " in command:
+        # The tuned model answers each prompt with what the training data taught it.
+        answers = [json.loads(line) for line in stdout.splitlines()]
+        assert len(answers) == 3 and answers[0].startswith("You can track it"), answers
+    elif " predict house-prices " in command:
+        # A linear model fitted on the training CSV: within 10% of the prices of the rows given.
+        prices = [json.loads(line) for line in stdout.splitlines()]
+        assert len(prices) == 3, prices
+        for got, want in zip(prices, [531901, 260358, 413415], strict=True):
+            assert abs(got - want) < 0.1 * want, (got, want)
     elif " predict " in command:
         (prediction,) = (json.loads(line) for line in stdout.splitlines())
         assert prediction["label"] == "lemon", prediction  # the README's row is a lemon's
