@@ -55,7 +55,7 @@ class ClaimPolicy(BaseModel):
             2 s): workspace reads only, never vendor calls.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use: see adapters._messages.CamelModel
 
     lease_seconds: float = Field(default=300.0, gt=0)
     wait_seconds: float = Field(default=900.0, ge=0)

@@ -46,7 +46,7 @@ class PollPolicy(BaseModel):
         jitter: each interval is multiplied by uniform(1 - jitter, 1 + jitter); 0 disables it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use: see adapters._messages.CamelModel
 
     initial: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     maximum: float = Field(default=600.0, gt=0, allow_inf_nan=False)

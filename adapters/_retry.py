@@ -65,7 +65,7 @@ class RetryPolicy(BaseModel):
         max_retry_after: cap on a server's ``Retry-After``, so a bogus hint cannot stall us for hours.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use: see adapters._messages.CamelModel
 
     max_attempts: int = Field(default=6, ge=1)
     deadline: float | None = Field(default=120.0, gt=0, allow_inf_nan=False)
@@ -242,4 +242,6 @@ class _Run:
         )
 
 
-DEFAULT_RETRY = RetryPolicy()
+# Constructed, not validated: validating would build RetryPolicy's validator (and run pydantic's plugin
+# scan) at import. The defaults are the class's own; tests check this equals RetryPolicy().
+DEFAULT_RETRY = RetryPolicy.model_construct()
