@@ -45,6 +45,13 @@ from checkpoint._errors import (
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._clock import Clock, FakeClock, SystemClock
+    from ._connection import Connection, ExternalJobConfig, Policies
+    from ._credentials import CredentialRef
+    from ._external import ExternalJobModel
+    from ._handle import JobHandle, PollLoop
+    from ._jobs import JobErrorInfo, JobRecord, JobRef, JobState, JobStatus, StateTable
+    from ._loading import load_job
     from ._messages import (
         CamelModel,
         InvocableResponse,
@@ -55,19 +62,12 @@ if TYPE_CHECKING:
         TrainPluginInput,
         TrainPluginOutput,
     )
-    from .trainable_model import ConfigType, TrainableModel
-    from ._clock import Clock, FakeClock, SystemClock
-    from ._connection import Connection, ExternalJobConfig, Policies
-    from ._credentials import CredentialRef
-    from ._external import ExternalJobModel
-    from ._handle import JobHandle, PollLoop
-    from ._jobs import JobErrorInfo, JobRecord, JobRef, JobState, JobStatus, StateTable
-    from ._loading import load_job
     from ._poll import PollPolicy, RateLimiter
     from ._registry import get_adapter, list_adapters, register_adapter
     from ._retry import RetryPolicy
     from ._serving import OnlinePredictions, Predicting, Serving
     from ._watch import JobWatcher
+    from .trainable_model import ConfigType, TrainableModel
 
 __version__ = "0.1.0"
 

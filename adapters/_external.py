@@ -77,7 +77,6 @@ _T = TypeVar("_T")
 _C = TypeVar("_C", bound=Connection)
 
 
-
 @functools.cache
 def _default_policies() -> Policies:
     # Built on first use, not at import: a model's validator is built when it is first validated.

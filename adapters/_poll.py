@@ -9,7 +9,9 @@ jitter included. The cap bounds how late we notice the end of a job to ``max(10%
 long jobs cost only a logarithmic number of calls: about 1.2x the calls of a poller that knows each job's
 age and polls exactly at that bound (``tests/benchmarks/bench_vertex_polling.py`` prints the ratio).
 A state change does not restart the ramp: the bound is about the job's age, and restarting it on, say,
-PENDING -> RUNNING cost more early polls than the whole rest of a short job's life. :class:`RateLimiter` then keeps the polls of every job in a process within the vendor's quota,
+PENDING -> RUNNING only adds polls that the bound does not need.
+
+:class:`RateLimiter` then keeps the polls of every job in a process within the vendor's quota,
 and backs off on the vendor's 429s (AIMD, :meth:`RateLimiter.throttled` / :meth:`RateLimiter.succeeded`)
 so that several processes sharing one quota settle below it without talking to each other.
 """
@@ -50,7 +52,8 @@ class PollPolicy(BaseModel):
             never makes us later than the bound); 0 disables it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use: see adapters._messages.CamelModel
+    # Built on first use, not at import (see adapters._messages.CamelModel).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     initial: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     maximum: float = Field(default=600.0, gt=0, allow_inf_nan=False)

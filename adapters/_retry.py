@@ -65,7 +65,8 @@ class RetryPolicy(BaseModel):
         max_retry_after: cap on a server's ``Retry-After``, so a bogus hint cannot stall us for hours.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use: see adapters._messages.CamelModel
+    # Built on first use, not at import (see adapters._messages.CamelModel).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     max_attempts: int = Field(default=6, ge=1)
     deadline: float | None = Field(default=120.0, gt=0, allow_inf_nan=False)

@@ -278,5 +278,5 @@ def test_policy_is_frozen_and_loads_from_a_mapping() -> None:
 
 def test_the_default_policy_is_the_validated_default() -> None:
     # DEFAULT_RETRY is built with model_construct (no validation at import): it must equal RetryPolicy().
-    assert DEFAULT_RETRY == RetryPolicy()
+    assert RetryPolicy() == DEFAULT_RETRY
     assert DEFAULT_RETRY.model_dump() == RetryPolicy().model_dump()

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from ._cmd_checkpoints import cmd_checkpoints_delete, cmd_checkpoints_list, cmd_checkpoints_show
-from ._cmd_jobs import cmd_cancel, cmd_status, cmd_train, cmd_wait
-from ._cmd_serving import cmd_deploy, cmd_predict, cmd_undeploy
-from ._cmd_tools import cmd_adapters, cmd_emulator
-from ._output import Output
+if TYPE_CHECKING:
+    from ._output import Output
 
 EPILOG = """\
 exit codes:
@@ -60,6 +57,25 @@ def _percentage(text: str) -> int:
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"expected a percentage in 0..100, got {text!r}")
     return value
+
+
+class Command:
+    """A sub-command's function, named ``"module:function"`` and imported when the command runs.
+
+    Building the parser imports no command module: they import the engine (pydantic models, the
+    registry, the adapters' bases), which ``jobferry --help`` or a usage error never needs.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.module, _, self.name = target.partition(":")
+
+    def __repr__(self) -> str:
+        return f"Command({self.module}:{self.name})"
+
+    def __call__(self, args: argparse.Namespace, out: Output) -> int:
+        func = getattr(importlib.import_module(self.module, __package__), self.name)
+        code: int = func(args, out)
+        return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(
         name: str,
-        func: Callable[[argparse.Namespace, Output], int],
+        func: str,
         helptext: str,
         parents: list[argparse.ArgumentParser],
         into: Any = sub,
@@ -130,12 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=EPILOG,
             formatter_class=formatter,
         )
-        p.set_defaults(func=func)
+        p.set_defaults(func=Command(func))
         return p
 
     p = add(
         "train",
-        cmd_train,
+        "._cmd_jobs:cmd_train",
         "submit the job a TOML spec describes (adopting a running one)",
         [from_spec, as_json, timeout, poll],
     )
@@ -145,21 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "status",
-        cmd_status,
+        "._cmd_jobs:cmd_status",
         "poll one job, or list every plugin instance's last known status",
         [common, as_json, handle],
     )
     p.add_argument("instance", nargs="?", metavar="INSTANCE", help="plugin instance (omit to list all)")
 
-    p = add("wait", cmd_wait, "wait for a job to end", [common, as_json, handle, timeout, poll])
+    p = add("wait", "._cmd_jobs:cmd_wait", "wait for a job to end", [common, as_json, handle, timeout, poll])
     p.add_argument("instance", metavar="INSTANCE")
 
-    p = add("cancel", cmd_cancel, "ask the vendor to cancel a job", [common, as_json, handle])
+    p = add("cancel", "._cmd_jobs:cmd_cancel", "ask the vendor to cancel a job", [common, as_json, handle])
     p.add_argument("instance", metavar="INSTANCE")
 
     p = add(
         "deploy",
-        cmd_deploy,
+        "._cmd_serving:cmd_deploy",
         "deploy a trained job's model to an endpoint for online predictions (adapters that can)",
         [common, as_json, handle, poll],
     )
@@ -181,14 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "undeploy",
-        cmd_undeploy,
+        "._cmd_serving:cmd_undeploy",
         "undeploy a job's model from its endpoint (the endpoint is kept)",
         [common, as_json, handle, poll],
     )
     p.add_argument("instance", metavar="INSTANCE")
 
     p = add(
-        "predict", cmd_predict, "predict with a trained job: JSONL or CSV in, JSONL out", [common, handle]
+        "predict",
+        "._cmd_serving:cmd_predict",
+        "predict with a trained job: JSONL or CSV in, JSONL out",
+        [common, handle],
     )
     p.add_argument("instance", metavar="INSTANCE")
     p.add_argument(
@@ -209,16 +228,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ck.set_defaults(func=None, parser=ck)
     cks = ck.add_subparsers(dest="action", metavar="ACTION")
-    p = add("list", cmd_checkpoints_list, "plugin instances, or the handles of one", [common, as_json], cks)
+    p = add(
+        "list",
+        "._cmd_checkpoints:cmd_checkpoints_list",
+        "plugin instances, or the handles of one",
+        [common, as_json],
+        cks,
+    )
     p.add_argument("instance", nargs="?", metavar="INSTANCE")
     p = add(
-        "show", cmd_checkpoints_show, "a handle's job.json, or its bundle's files", [common, as_json], cks
+        "show",
+        "._cmd_checkpoints:cmd_checkpoints_show",
+        "a handle's job.json, or its bundle's files",
+        [common, as_json],
+        cks,
     )
     p.add_argument("instance", metavar="INSTANCE")
     p.add_argument("handle", nargs="?", default=None, metavar="HANDLE", help="default: default")
     p = add(
         "delete",
-        cmd_checkpoints_delete,
+        "._cmd_checkpoints:cmd_checkpoints_delete",
         "delete a handle (asks at a terminal; elsewhere refuses without --yes)",
         [common, as_json],
         cks,
@@ -227,11 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("handle", metavar="HANDLE")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")
 
-    add("adapters", cmd_adapters, "registered adapters and whether they import", [verbose, as_json])
+    add(
+        "adapters",
+        "._cmd_tools:cmd_adapters",
+        "registered adapters and whether they import",
+        [verbose, as_json],
+    )
 
     p = add(
         "emulator",
-        cmd_emulator,
+        "._cmd_tools:cmd_emulator",
         "serve the Vertex AI emulator on 127.0.0.1 until Ctrl-C (prints its http:// and grpc:// URLs)",
         [verbose],
     )
