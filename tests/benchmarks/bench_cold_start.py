@@ -4,7 +4,8 @@ Kinds (medians over ``--runs`` fresh subprocesses each, interleaved, after one u
 
 * ``python -c pass``: the interpreter's own start-up, for reference;
 * ``import adapters, checkpoint`` (timed inside the child, and the child's wall time);
-* ``jobferry --help`` through the installed console script (wall time);
+* ``jobferry --help`` through the installed console script (wall time), and ``jobferry status`` on an
+  empty workspace: a command that runs (it imports the engine: the first real call of the CLI);
 * the first message: ``import adapters`` + ``PluginRequest[TrainPluginInput].model_validate(...)`` + its
   JSON, the first thing a TrainableModel's caller does (models are built on first use: this is where
   pydantic's validators are built, so deferring them must not make it slower);
@@ -36,6 +37,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -137,6 +139,7 @@ def main() -> int:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    workspace = Path(tempfile.mkdtemp(prefix="jobferry-cold-"))
     trees = {"this tree": ROOT} | ({"compare": args.compare.resolve()} if args.compare else {})
 
     def kinds_for(tree: Path) -> dict[str, Callable[[], dict[str, Any]]]:
@@ -146,6 +149,9 @@ def main() -> int:
                 IMPORT_CHILD.format(module="adapters, checkpoint"), tree
             ),
             "jobferry --help": lambda: run_wall([jobferry, "--help"], tree),
+            "jobferry status (empty workspace)": lambda: run_wall(
+                [jobferry, "status", "--workspace", str(workspace)], tree
+            ),
             "first message (import + validate)": lambda: run_child(MESSAGE_CHILD, tree),
             "first Vertex call (adapter)": lambda: run_child(
                 ADAPTER_CHILD.format(root=str(tree), endpoint=endpoint, pipeline=PIPELINE), tree
@@ -167,6 +173,7 @@ def main() -> int:
             for label in trees:  # interleaved: both trees see the same machine load
                 results[label][kind].append(kinds[label][kind]())
     server.shutdown()
+    shutil.rmtree(workspace, ignore_errors=True)
 
     def median(label: str, kind: str, key: str) -> float | None:
         values = [r[key] for r in results[label][kind] if r[key] is not None]
@@ -221,8 +228,9 @@ def main() -> int:
         "no vendor module in the core import": core["vendor_modules"] == 0,
     }
     if args.compare:
-        for kind in ("first message (import + validate)", adapter):
-            a, b = ours[kind]["total"], medians["compare"][kind]["total"]
+        for kind in ("jobferry status (empty workspace)", "first message (import + validate)", adapter):
+            key = "wall" if kind.startswith("jobferry") else "total"
+            a, b = ours[kind][key], medians["compare"][kind][key]
             if a is not None and b:
                 goals[f"{kind}: no slower than compare ({a / b:.2f}x)"] = a <= 1.1 * b
     print()
