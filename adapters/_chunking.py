@@ -39,7 +39,8 @@ class Chunk:
 class ChunkInstances(list[Any]):
     """One chunk's instances, as an adapter's ``predict_chunk`` gets them: a list, and their JSON if planned.
 
-    An adapter may ignore ``encoded``; :func:`request_body` uses it.
+    An adapter may ignore ``encoded``; :func:`request_body` uses it. It encodes the instances as planned: an
+    adapter that changes them sends a fresh list (a slice or a copy is a plain list, and is encoded anew).
     """
 
     __slots__ = ("encoded",)
