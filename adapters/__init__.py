@@ -1,8 +1,8 @@
 """jobferry's models and adapters: the TrainableModel contract, its messages and the external-job engine.
 
-Importing this package imports no vendor SDK; each adapter imports its own when first used. The engine's
-names (``ExternalJobModel``, ``JobStatus``, ``RetryPolicy``, ...) are loaded on first access, so a plain
-``import adapters`` stays cheap.
+Importing this package imports no vendor SDK; each adapter imports its own when first used. Every name
+but the errors (``TrainableModel``, the messages, ``ExternalJobModel``, ``JobStatus``, ...) is loaded on
+first access, so a plain ``import adapters`` stays cheap (no pydantic).
 """
 
 from __future__ import annotations
@@ -43,17 +43,6 @@ from checkpoint._errors import (
 )
 
 from ._lazy import lazy_exports
-from ._messages import (
-    CamelModel,
-    InvocableResponse,
-    PluginRequest,
-    PluginRequestContext,
-    Task,
-    TaskState,
-    TrainPluginInput,
-    TrainPluginOutput,
-)
-from .trainable_model import ConfigType, TrainableModel
 
 if TYPE_CHECKING:
     from ._clock import Clock, FakeClock, SystemClock
@@ -63,16 +52,39 @@ if TYPE_CHECKING:
     from ._handle import JobHandle, PollLoop
     from ._jobs import JobErrorInfo, JobRecord, JobRef, JobState, JobStatus, StateTable
     from ._loading import load_job
+    from ._messages import (
+        CamelModel,
+        InvocableResponse,
+        PluginRequest,
+        PluginRequestContext,
+        Task,
+        TaskState,
+        TrainPluginInput,
+        TrainPluginOutput,
+    )
     from ._poll import PollPolicy, RateLimiter
     from ._registry import get_adapter, list_adapters, register_adapter
     from ._retry import RetryPolicy
     from ._serving import OnlinePredictions, Predicting, Serving
     from ._watch import JobWatcher
+    from .trainable_model import ConfigType, TrainableModel
 
 __version__ = "0.1.0"
 
-# name -> module that defines it; imported on first access (PEP 562).
+# name -> module that defines it; imported on first access (PEP 562). Even the contract's messages and
+# TrainableModel: they need pydantic, whose import is most of this package's cost, and a caller that only
+# catches jobferry's errors (or a CLI's --help) never uses them.
 _LAZY = {
+    "CamelModel": "._messages",
+    "InvocableResponse": "._messages",
+    "PluginRequest": "._messages",
+    "PluginRequestContext": "._messages",
+    "Task": "._messages",
+    "TaskState": "._messages",
+    "TrainPluginInput": "._messages",
+    "TrainPluginOutput": "._messages",
+    "ConfigType": ".trainable_model",
+    "TrainableModel": ".trainable_model",
     "Clock": "._clock",
     "FakeClock": "._clock",
     "SystemClock": "._clock",

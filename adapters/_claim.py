@@ -55,7 +55,8 @@ class ClaimPolicy(BaseModel):
             2 s): workspace reads only, never vendor calls.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use, not at import (see adapters._messages.CamelModel).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     lease_seconds: float = Field(default=300.0, gt=0)
     wait_seconds: float = Field(default=900.0, ge=0)

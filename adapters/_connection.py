@@ -48,7 +48,8 @@ class Connection(BaseModel):
         credentials: a reference to the credentials (never the key itself).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use, not at import (see adapters._messages.CamelModel).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     credentials: CredentialRef = Field(default_factory=CredentialRef.application_default)
 
@@ -72,7 +73,8 @@ class Policies(BaseModel):
         claim: how long the claim on a spec lasts and how long processes that lost it wait.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use, not at import (see adapters._messages.CamelModel).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     poll: PollPolicy = Field(default_factory=PollPolicy)

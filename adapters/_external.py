@@ -20,6 +20,7 @@ Names starting with ``_`` are the engine's own.
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from abc import abstractmethod
@@ -84,9 +85,11 @@ ConfigT = TypeVar("ConfigT", bound=ExternalJobConfig)
 _T = TypeVar("_T")
 _C = TypeVar("_C", bound=Connection)
 
-_DEFAULT_POLICIES = Policies()
-_STILL_WAITING = JobStatus(state=JobState.RUNNING)
-_DONE = JobStatus(state=JobState.SUCCEEDED)
+
+@functools.cache
+def _default_policies() -> Policies:
+    # Built on first use, not at import: a model's validator is built when it is first validated.
+    return Policies()
 
 
 class AdapterDeprecationWarning(DeprecationWarning):
@@ -300,7 +303,7 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
 
     def default_policies(self) -> Policies:
         """The policies of a model reloaded without a config (adapters may tune them to their vendor)."""
-        return _DEFAULT_POLICIES
+        return _default_policies()
 
     @property
     def client(self) -> Any:
@@ -494,9 +497,9 @@ class ExternalJobModel(TrainableModel[ConfigT], Generic[ConfigT]):
         def check() -> JobStatus:
             got = probe()
             if got is None:
-                return _STILL_WAITING
+                return JobStatus(state=JobState.RUNNING)
             seen.append(got)
-            return _DONE
+            return JobStatus(state=JobState.SUCCEEDED)
 
         self.wait_for(name, check, timeout=timeout)
         return seen[-1]

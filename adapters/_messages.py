@@ -29,6 +29,10 @@ class CamelModel(BaseModel):
         populate_by_name=True,
         serialize_by_alias=True,
         extra="ignore",
+        # Validators are built on first use, not at import: building them (and pydantic's plugin scan of
+        # every installed distribution's entry points, on the first build) is most of an import's cost,
+        # and a command such as `jobferry --help` validates nothing.
+        defer_build=True,
     )
 
 

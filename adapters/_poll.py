@@ -3,10 +3,15 @@
 Polling is a separate policy from retrying (see :mod:`adapters._retry`), as in google-api-core's
 ``future.polling`` vs ``retry``: a poll that *succeeds* but says "still running" is not a failure.
 
-The interval grows geometrically while the job's state stays the same and resets when it changes, and is
-capped by ``min(maximum, max(floor_cap, elapsed_fraction * age))``. The cap bounds how late we notice the
-end of a job to about ``max(10% of its age, 60 s)`` while long jobs cost only a logarithmic number of
-calls. :class:`RateLimiter` then keeps the polls of every job in a process within the vendor's quota,
+A few quick early polls catch a job that fails at once (a bad spec, a missing input); the interval then
+grows geometrically to the cap ``min(maximum, max(floor_cap, elapsed_fraction * age))`` and stays on it,
+jitter included. The cap bounds how late we notice the end of a job to ``max(10% of its age, 60 s)`` while
+long jobs cost only a logarithmic number of calls: about 1.2x the calls of a poller that knows each job's
+age and polls exactly at that bound (``tests/benchmarks/bench_vertex_polling.py`` prints the ratio).
+A state change does not restart the ramp: the bound is about the job's age, and restarting it on, say,
+PENDING -> RUNNING only adds polls that the bound does not need.
+
+:class:`RateLimiter` then keeps the polls of every job in a process within the vendor's quota,
 and backs off on the vendor's 429s (AIMD, :meth:`RateLimiter.throttled` / :meth:`RateLimiter.succeeded`)
 so that several processes sharing one quota settle below it without talking to each other.
 """
@@ -38,19 +43,21 @@ class PollPolicy(BaseModel):
     """How often to poll a long-running external job.
 
     Attributes:
-        initial: the first interval, and the interval after each state change, in seconds.
+        initial: the first interval, in seconds.
         maximum: the largest interval ever returned, hints and jitter included.
-        multiplier: growth per poll while the state is unchanged.
+        multiplier: growth per poll, from ``initial`` up to the cap (5, 15, 45 s, then the cap by default).
         elapsed_fraction: the interval is at most this fraction of the job's age ...
         floor_cap: ... or this many seconds, whichever is larger (young jobs are polled no less often).
-        jitter: each interval is multiplied by uniform(1 - jitter, 1 + jitter); 0 disables it.
+        jitter: each interval is multiplied by uniform(1 - jitter, 1 + jitter), then held to the cap (jitter
+            never makes us later than the bound); 0 disables it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use, not at import (see adapters._messages.CamelModel).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     initial: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     maximum: float = Field(default=600.0, gt=0, allow_inf_nan=False)
-    multiplier: float = Field(default=1.5, ge=1, allow_inf_nan=False)
+    multiplier: float = Field(default=3.0, ge=1, allow_inf_nan=False)
     elapsed_fraction: float = Field(default=0.1, gt=0, allow_inf_nan=False)
     floor_cap: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     jitter: float = Field(default=0.1, ge=0, lt=1, allow_inf_nan=False)
@@ -89,7 +96,7 @@ class PollSchedule:
         """Record a poll and return the seconds to wait before the next one.
 
         Args:
-            state: the vendor state just observed.
+            state: the vendor state just observed (kept as ``last_state``; it does not change the interval).
             elapsed: the job's age in seconds (since it was submitted or started).
             hint: a server's "ask again in N s" (``Retry-After`` or a vendor field), if any.
             rng: the jitter source (seed one for reproducible intervals).
@@ -101,16 +108,17 @@ class PollSchedule:
         # A job's age comes from the vendor's create time vs our clock; skew can make it negative.
         if math.isnan(elapsed) or elapsed < 0:
             elapsed = 0.0
-        base = self._base * p.multiplier if self._base is not None and state == self.last_state else p.initial
+        cap = p.cap(elapsed)
         # Store the capped value: growing from an uncapped one would jump when the cap rises with age.
-        base = min(base, p.cap(elapsed))
+        base = min(p.initial if self._base is None else self._base * p.multiplier, cap)
         self._base = base
         self.last_state = state
         self.polls += 1
 
         interval = base
         if p.jitter:
-            interval *= (rng or _RNG).uniform(1.0 - p.jitter, 1.0 + p.jitter)
+            # Jitter spreads jobs submitted together; held to the cap, it never delays a detection past it.
+            interval = min(cap, interval * (rng or _RNG).uniform(1.0 - p.jitter, 1.0 + p.jitter))
         if hint is not None and hint > 0:  # NaN compares False and is ignored
             # The server's hint overrides our cap (it knows when asking again is useful), not `maximum`.
             interval = max(interval, hint)

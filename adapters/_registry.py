@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import threading
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from adapters._errors import SpecError
@@ -87,6 +86,9 @@ def _load_entry_points() -> None:
         if _entry_points_loaded:
             return
         _entry_points_loaded = True
+        # Imported here: importlib.metadata alone costs more than this module, and only a look-up needs it.
+        from importlib.metadata import entry_points
+
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             _registry.setdefault(
                 ep.name, AdapterEntry(ep.value, None, "", source=f"entry point ({ep.group})")

@@ -65,7 +65,8 @@ class RetryPolicy(BaseModel):
         max_retry_after: cap on a server's ``Retry-After``, so a bogus hint cannot stall us for hours.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use, not at import (see adapters._messages.CamelModel).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     max_attempts: int = Field(default=6, ge=1)
     deadline: float | None = Field(default=120.0, gt=0, allow_inf_nan=False)
@@ -242,4 +243,6 @@ class _Run:
         )
 
 
-DEFAULT_RETRY = RetryPolicy()
+# Constructed, not validated: validating would build RetryPolicy's validator (and run pydantic's plugin
+# scan) at import. The defaults are the class's own; tests check this equals RetryPolicy().
+DEFAULT_RETRY = RetryPolicy.model_construct()

@@ -14,13 +14,14 @@ the rate limiter are written once, here.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from adapters._errors import PredictionError, VendorError
 
-from ._chunking import Chunk, plan_chunks
+from ._chunking import Chunk, ChunkInstances, plan_chunks
 from ._jobs import JobRef
 
 if TYPE_CHECKING:
@@ -68,7 +69,11 @@ class OnlinePredictions(_Base):
     def predict_chunk(
         self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None
     ) -> list[Any]:
-        """Predictions for one chunk of instances, in their order (one vendor call, no retries)."""
+        """Predictions for one chunk of instances, in their order (one vendor call, no retries).
+
+        ``instances`` is a list; from :meth:`run` a :class:`~adapters._chunking.ChunkInstances` whose JSON
+        an adapter that posts JSON reuses with :func:`~adapters._chunking.request_body`.
+        """
         raise NotImplementedError
 
     def prediction_target(self) -> JobRef:
@@ -99,7 +104,7 @@ class OnlinePredictions(_Base):
         byte_limiter = self.limiter(policies.prediction_bytes_per_minute, "predict-bytes")
 
         def one(chunk: Chunk) -> list[Any]:
-            part = list(instances[chunk.start : chunk.stop])
+            part = ChunkInstances(instances[chunk.start : chunk.stop], chunk.encoded)
 
             def call() -> list[Any]:
                 limiter.acquire()
@@ -126,6 +131,10 @@ class OnlinePredictions(_Base):
         concurrency = self.prediction_concurrency()
         if len(chunks) <= 1 or concurrency == 1:
             return [p for chunk in chunks for p in one(chunk)]
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(chunks))) as pool:
-            results = list(pool.map(one, chunks))  # map keeps input order
+        workers = min(concurrency, len(chunks))
+        # Hand the chunks over rather than keep them: each one's encoded body is freed once it is sent.
+        queue = deque(chunks)
+        del chunks
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(one, (queue.popleft() for _ in range(len(queue)))))  # in input order
         return [p for part in results for p in part]

@@ -61,7 +61,8 @@ class JobSpec(BaseModel):
         input: the training input, as written.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import (see adapters._messages.CamelModel).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     adapter: str = Field(min_length=1)
     plugin_instance: str

@@ -13,12 +13,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any
 
 from ._names import validate_name
 from ._workspace import Workspace
+
+if TYPE_CHECKING:  # only for hints: the state layer itself never needs pydantic at import
+    from pydantic import BaseModel
 
 STATUS_DIR = "status"
 PRUNE_EVERY = 50
@@ -64,9 +65,7 @@ class StatusLog:
 
     def append(self, update: BaseModel | Mapping[str, Any]) -> None:
         """Post one update (a pydantic model is stored as its wire JSON)."""
-        data = (
-            update.model_dump(mode="json", by_alias=True) if isinstance(update, BaseModel) else dict(update)
-        )
+        data = dict(update) if isinstance(update, Mapping) else update.model_dump(mode="json", by_alias=True)
         now = time.time_ns()
         record = {"at": datetime.fromtimestamp(now / 1e9, UTC).isoformat(), "data": data}
         name = f"{now:020d}-{uuid.uuid4().hex[:8]}.json"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters import PluginRequest, PluginRequestContext, TrainPluginInput
-from adapters._chunking import _ENVELOPE, encoded_size, plan_chunks
+from adapters._chunking import _ENVELOPE, ChunkInstances, encoded_size, plan_chunks, request_body
 from adapters._clock import FakeClock
 from adapters._errors import (
     JobTimeout,
@@ -191,6 +191,44 @@ def test_chunks_cover_everything_within_limits(sizes: list[int], max_count: int,
         # What the byte quota is charged: the body, plus the one comma the plan counts after the last item.
         assert c.nbytes == encoded_size(body) + 1
     assert _ENVELOPE > 0
+
+
+def _greedy(instances: list[str], max_count: int, budget: int) -> list[tuple[int, int]]:
+    """The longest runs within both limits, measured one instance at a time (the planner's definition)."""
+    runs, start, used = [], 0, 0
+    for i, instance in enumerate(instances):
+        size = encoded_size(instance) + 1
+        if i > start and (i - start >= max_count or used + size > budget):
+            runs.append((start, i))
+            start, used = i, 0
+        used += size
+    return runs + ([(start, len(instances))] if start < len(instances) else [])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 400), max_size=80),
+    max_count=st.integers(1, 12),
+    max_bytes=st.integers(1000, 4000),  # every instance fits alone (oversized ones: the test above)
+    parameters=st.none() | st.dictionaries(st.sampled_from(["k", "é"]), st.integers(), max_size=2),
+)
+def test_planned_chunks_are_the_longest_runs_and_carry_their_request_json(
+    sizes: list[int], max_count: int, max_bytes: int, parameters: dict[str, int] | None
+) -> None:
+    # Non-ASCII characters: the limit is on UTF-8 bytes, not characters.
+    instances = ["é" * (n // 3) + "y" * (n - n // 3) for n in sizes]
+    chunks = plan_chunks(instances, max_count=max_count, max_bytes=max_bytes, parameters=parameters)
+    budget = max_bytes - _ENVELOPE - encoded_size(parameters)
+    assert [(c.start, c.stop) for c in chunks] == _greedy(instances, max_count, budget)
+    for c in chunks:
+        part = ChunkInstances(instances[c.start : c.stop], c.encoded)
+        expected = {"instances": instances[c.start : c.stop]}
+        if parameters is not None:
+            expected["parameters"] = parameters  # type: ignore[assignment]
+        wire = json.dumps(expected, separators=(",", ":"), ensure_ascii=False).encode()
+        assert request_body(part, parameters) == wire == request_body(list(part), parameters)
+        assert len(wire) <= max_bytes
+        assert part == instances[c.start : c.stop]
 
 
 def test_config_from_a_dict_is_validated_with_the_field_path() -> None:

@@ -489,7 +489,7 @@ def test_an_invalid_name_raised_deep_in_a_command_exits_2(
         validate_name("a/b", "handle")
         return 0
 
-    monkeypatch.setattr("adapters._cli._parser.cmd_adapters", deep)
+    monkeypatch.setattr("adapters._cli._cmd_tools.cmd_adapters", deep)  # looked up when the command runs
     code, out, err = cli_world("adapters")
     assert code == EXIT_USAGE
     assert err.count("\n") == 1 and "invalid handle 'a/b'" in err and out == ""

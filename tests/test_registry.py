@@ -50,7 +50,7 @@ def test_third_parties_register_through_the_entry_point_group(monkeypatch: pytes
         seen.append(group)
         return [EntryPoint("toy-train", "examples.toy_service.adapter:ToyTrainModel", group)]
 
-    monkeypatch.setattr(_registry, "entry_points", fake_entry_points)
+    monkeypatch.setattr("importlib.metadata.entry_points", fake_entry_points)
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     assert "toy-train" in list_adapters()
     assert seen == [ENTRY_POINT_GROUP]

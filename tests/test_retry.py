@@ -274,3 +274,9 @@ def test_policy_is_frozen_and_loads_from_a_mapping() -> None:
     assert policy.max_attempts == 3 and policy.deadline is None
     with pytest.raises(ValidationError):
         policy.max_attempts = 4  # type: ignore[misc]
+
+
+def test_the_default_policy_is_the_validated_default() -> None:
+    # DEFAULT_RETRY is built with model_construct (no validation at import): it must equal RetryPolicy().
+    assert RetryPolicy() == DEFAULT_RETRY
+    assert DEFAULT_RETRY.model_dump() == RetryPolicy().model_dump()

@@ -66,33 +66,13 @@ import argparse
 import logging
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters._errors import JobError, JobTimeout, SubmissionBusy
-from checkpoint import validate_name
 from checkpoint._errors import JobferryError
+from checkpoint._names import validate_name
 
-from .._jobs import JobStatus
-
-# Everything the single-module CLI defined stays importable from here (``name as name`` re-exports what
-# main does not use). To monkeypatch a name, patch the module that defines it (e.g.
-# ``adapters._cli._output._is_tty``): that is where the code looks it up, not here.
-from ._cmd_checkpoints import cmd_checkpoints_delete as cmd_checkpoints_delete
-from ._cmd_checkpoints import cmd_checkpoints_list as cmd_checkpoints_list
-from ._cmd_checkpoints import cmd_checkpoints_show as cmd_checkpoints_show
-from ._cmd_jobs import _record_row as _record_row
-from ._cmd_jobs import cmd_cancel as cmd_cancel
-from ._cmd_jobs import cmd_status as cmd_status
-from ._cmd_jobs import cmd_train as cmd_train
-from ._cmd_jobs import cmd_wait as cmd_wait
-from ._cmd_serving import _load_deployable as _load_deployable
-from ._cmd_serving import cmd_deploy as cmd_deploy
-from ._cmd_serving import cmd_predict as cmd_predict
-from ._cmd_serving import cmd_undeploy as cmd_undeploy
-from ._cmd_tools import cmd_adapters as cmd_adapters
-from ._cmd_tools import cmd_emulator as cmd_emulator
-from ._exit_codes import _FAILED_STATES as _FAILED_STATES
-from ._exit_codes import _USAGE_ERRORS as _USAGE_ERRORS
+from .._lazy import lazy_exports
 from ._exit_codes import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -102,28 +82,54 @@ from ._exit_codes import (
     UsageError,
     _exit_code_of,
 )
-from ._inputs import _FLOAT as _FLOAT
-from ._inputs import _FORMATS as _FORMATS
-from ._inputs import _INT as _INT
-from ._inputs import _csv_value as _csv_value
-from ._inputs import read_instances as read_instances
-from ._output import _ANSI as _ANSI
-from ._output import Output, _status_json, deprecation_notices
-from ._output import _duration as _duration
-from ._output import _is_tty as _is_tty
-from ._output import _no_color as _no_color
-from ._output import _strip_ansi as _strip_ansi
-from ._parser import EPILOG as EPILOG
-from ._parser import _percentage as _percentage
-from ._parser import _positive_int as _positive_int
-from ._parser import _positive_seconds as _positive_seconds
 from ._parser import build_parser
-from ._waiting import Progress as Progress
-from ._waiting import _apply_poll_interval as _apply_poll_interval
-from ._waiting import _wait as _wait
-from ._waiting import fixed_poll_policy as fixed_poll_policy
-from ._workspaces import _checkpoint_url as _checkpoint_url
-from ._workspaces import _workspace as _workspace
+
+if TYPE_CHECKING:
+    from ._output import Output
+
+# Everything the single-module CLI defined stays importable from here, imported on first access (PEP 562):
+# the command modules import the engine, which `jobferry --help` never needs. To monkeypatch a name, patch
+# the module that defines it (e.g. ``adapters._cli._output._is_tty``): that is where the code looks it up.
+_LAZY = {
+    "cmd_checkpoints_delete": "._cmd_checkpoints",
+    "cmd_checkpoints_list": "._cmd_checkpoints",
+    "cmd_checkpoints_show": "._cmd_checkpoints",
+    "_record_row": "._cmd_jobs",
+    "cmd_cancel": "._cmd_jobs",
+    "cmd_status": "._cmd_jobs",
+    "cmd_train": "._cmd_jobs",
+    "cmd_wait": "._cmd_jobs",
+    "_load_deployable": "._cmd_serving",
+    "cmd_deploy": "._cmd_serving",
+    "cmd_predict": "._cmd_serving",
+    "cmd_undeploy": "._cmd_serving",
+    "cmd_adapters": "._cmd_tools",
+    "cmd_emulator": "._cmd_tools",
+    "_FLOAT": "._inputs",
+    "_FORMATS": "._inputs",
+    "_INT": "._inputs",
+    "_csv_value": "._inputs",
+    "read_instances": "._inputs",
+    "_ANSI": "._output",
+    "_duration": "._output",
+    "_is_tty": "._output",
+    "_no_color": "._output",
+    "_strip_ansi": "._output",
+    "EPILOG": "._parser",
+    "_percentage": "._parser",
+    "_positive_int": "._parser",
+    "_positive_seconds": "._parser",
+    "Progress": "._waiting",
+    "_apply_poll_interval": "._waiting",
+    "_wait": "._waiting",
+    "fixed_poll_policy": "._waiting",
+    "_checkpoint_url": "._workspaces",
+    "_workspace": "._workspaces",
+    "Output": "._output",
+    "_status_json": "._output",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TIMEOUT", "EXIT_USAGE", "UsageError", "main"]
 
@@ -152,6 +158,9 @@ def _report(exc: BaseException, code: int, out: Output, verbose: bool) -> None:
             "exitCode": code,
         }
         if isinstance(exc, JobError):
+            from .._jobs import JobStatus
+            from ._output import _status_json
+
             event["jobId"] = exc.job_id
             if isinstance(exc.last_status, JobStatus):
                 event["lastStatus"] = _status_json(exc.last_status)
@@ -184,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     verbose = getattr(args, "verbose", 0)
     _setup_logging(verbose)
+    from ._output import Output, deprecation_notices  # imports the job models: not for --help
+
     out = Output(json_mode=getattr(args, "json", False))
     try:
         _check_names(args)
@@ -205,4 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         if verbose > 0:
             traceback.print_exception(exc, file=sys.stderr)
         _report(wrapped, EXIT_ERROR, out, False)
+        return EXIT_ERROR
+    except Exception as exc:  # a bug of ours or an untranslated vendor error: still one line without -v
+        if verbose > 0:
+            traceback.print_exception(exc, file=sys.stderr)
+        hint = "" if verbose > 0 else " (an unexpected error; run again with -v for the traceback)"
+        _report(JobferryError(f"{type(exc).__name__}: {exc}{hint}"), EXIT_ERROR, out, False)
         return EXIT_ERROR

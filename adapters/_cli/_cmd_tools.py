@@ -9,10 +9,7 @@ from pathlib import Path
 from .._registry import get_adapter, list_adapters
 from ._exit_codes import EXIT_OK, UsageError
 from ._output import Output
-
-# The hand-started emulator runs at the demo's speed: at Vertex's own (pending 10 min, running 1 h) the
-# README's walkthrough would never finish. --real-time (or --speedup 1) is the service's own speed.
-DEMO_SPEEDUP = 600.0
+from ._parser import DEMO_SPEEDUP
 
 
 def cmd_adapters(args: argparse.Namespace, out: Output) -> int:

@@ -154,9 +154,11 @@ class VertexClients:
 
                 self._session = AuthorizedSession(self._credentials)  # type: ignore[no-untyped-call]
             session = self._session
+        # No `$alt=json;enum-encoding=int` (which the GAPIC client sends on every call): PredictResponse has
+        # no enum field, so it changes nothing in the reply, and it only makes a server walk every
+        # prediction looking for enums (the emulator does: measurable at 100,000 predictions).
         response = session.post(
             f"{self.base_url}/v1/{endpoint}:predict",
-            params={"$alt": "json;enum-encoding=int"},  # as the GAPIC client asks
             data=body,
             headers={"Content-Type": "application/json"},
             timeout=timeout,

@@ -8,12 +8,12 @@ have no model to serve, and AutoML video models are served by batch prediction o
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
 from adapters._errors import Conflict, PermanentError, SpecError
 from checkpoint._errors import JobferryError
 
+from .._chunking import request_body
 from .._jobs import JobRef
 from .._serving import OnlinePredictions
 from ._base import LABEL_KEY, VertexModel
@@ -288,16 +288,17 @@ class VertexServing(OnlinePredictions, _Base):
     def predict_chunk(
         self, ref: JobRef, instances: list[Any], parameters: dict[str, Any] | None
     ) -> list[Any]:
-        body: dict[str, Any] = {"instances": instances}
-        if parameters is not None:
-            body["parameters"] = parameters
         reach = self.reach
         endpoint = ref.resources["endpoint"]
         if reach.transport == "rest":
-            # Compact JSON, exactly what the chunks were planned on, posted as is (see rest_predict).
-            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            # Compact JSON, exactly what the chunks were planned on (and encoded by the planner), posted as
+            # is (see rest_predict).
+            data = request_body(instances, parameters)
             size = len(data)
         else:
+            body: dict[str, Any] = {"instances": instances}
+            if parameters is not None:
+                body["parameters"] = parameters
             request = to_message(self.vertex.v1.PredictRequest, body)
             size = wire_size(request)
         limit = self.policies.max_request_bytes

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -80,9 +81,13 @@ class _Stub(BaseHTTPRequestHandler):
         pass
 
 
-def run_child(code: str) -> dict[str, Any]:
+def run_child(code: str, tree: Path = ROOT) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter importing jobferry from ``tree``; its JSON line, plus ``wall``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")])}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tree, env=env
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"child failed:\n{done.stderr}")

@@ -24,8 +24,12 @@ Each side runs in its own subprocess (its own emulator, clock and peak RSS). Fig
 request log: every GET the emulator received (429s included), 429s, and the peak calls in any 60-s window.
 Detection delay = virtual seconds from the job's end (as the emulator computes it) to the poll that saw it.
 
-Goals: jobferry makes at most a third of the baseline's calls, gets zero 429s, and its p95 detection delay is
-within max(10% of the job's duration, 60 s).
+Reference: the poller that knows each job's age and polls again after ``max(10% of age, 60 s)`` (from age
+60 s), which meets the allowance ``max(10% of duration, 60 s)`` exactly (:func:`reference_polls`), computed
+for the same jobs; its calls are printed with jobferry's ratio to them.
+
+Goals: jobferry makes at most 1.25x the reference schedule's calls and at most a third of the baseline's,
+gets zero 429s, and its p95 detection delay is within max(10% of the job's duration, 60 s).
 
 Usage: ``python tests/benchmarks/bench_vertex_polling.py [--jobs 1000] [--arrival-window 3600]
 [--json out.json]``
@@ -76,6 +80,25 @@ def workload(n: int, window: float, seed: int) -> list[tuple[float, int]]:
         for _ in range(n)
     ]
     return sorted(jobs)
+
+
+def allowance(duration: float) -> float:
+    """How late the end of a job of ``duration`` s may be noticed: ``max(10% of duration, 60 s)``."""
+    return max(0.1 * duration, 60.0)
+
+
+def reference_polls(duration: float) -> int:
+    """Status calls of the reference poller for one job: the fewest that meet the allowance knowing only age.
+
+    It polls at age 60 s, then again after ``max(10% of age, 60 s)``, until a poll finds the job done: the
+    end is then seen at most ``max(10% of age, 60 s) <= allowance(duration)`` late, and no poller that
+    cannot see the future meets that bound with longer intervals. No poll at age 0 (it cannot be done).
+    """
+    age, polls = 60.0, 1
+    while age < duration:
+        age += max(0.1 * age, 60.0)
+        polls += 1
+    return polls
 
 
 class _PinnableClock:
@@ -190,7 +213,7 @@ def run_side(side: str, n: int, window: float, quota: int, seed: int) -> dict[st
     over = 0
     for name, end in ends.items():
         delay = detected[name] - end
-        allowed = max(0.1 * durations[name], 60.0)
+        allowed = allowance(durations[name])
         delays.append(delay)
         ratios.append(delay / allowed)
         over += delay > allowed
@@ -199,6 +222,7 @@ def run_side(side: str, n: int, window: float, quota: int, seed: int) -> dict[st
     return {
         "get_calls": gets,
         "get_calls_logged": len(entries),
+        "reference_calls": sum(reference_polls(d) for d in durations.values()),
         "http_429": sum(e.status == 429 for e in entries),
         "other_errors": sum(e.status not in (200, 429) for e in entries),
         "other_methods": other_methods,
@@ -271,6 +295,12 @@ def main() -> None:
     print(f"\ntotal wall time (both subprocesses): {total_wall:.1f} s")
     goals: dict[str, bool] = {}
     if ours:
+        ref = ours["reference_calls"]
+        print(
+            f"calls / reference schedule (polls at max(10% of age, 60 s), {ref} calls): "
+            f"{ours['get_calls'] / ref:.3f} (goal <= 1.25)"
+        )
+        goals["calls at most 1.25x the reference schedule"] = ours["get_calls"] <= 1.25 * ref
         goals["zero 429s"] = ours["http_429"] == 0
         goals["p95 delay within max(10% of duration, 60 s)"] = ours["delay_over_allowed_p95"] <= 1.0
         goals[f"never above {args.quota} calls per 60 s"] = ours["peak_calls_per_60s"] <= args.quota

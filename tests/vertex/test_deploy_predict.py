@@ -126,7 +126,8 @@ def test_deploy_creates_the_endpoint_then_deploys_then_predicts(
         {"echo": {"x": 2}},
     ]
     (predict,) = fake.calls
-    assert predict.path == f"/v1/{endpoint}:predict" and predict.query == {"$alt": ALT}
+    # No enum-encoding query: PredictResponse has no enum field (see VertexClients.rest_predict).
+    assert predict.path == f"/v1/{endpoint}:predict" and predict.query == {}
     assert predict.body == {"instances": [{"x": 1}, {"x": 2}], "parameters": {"confidenceThreshold": 0.5}}
 
 
