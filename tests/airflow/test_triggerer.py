@@ -9,7 +9,7 @@ import asyncio
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,16 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow.sdk.module_loading import import_string
 
 from adapters import JobState, load_job
-from adapters.airflow import JobferryDeployOperator, JobferryDeployTrigger, JobferryJobTrigger
-from adapters.airflow import JobferryTrainOperator
+from adapters.airflow import (
+    JobferryDeployOperator,
+    JobferryDeployTrigger,
+    JobferryJobTrigger,
+    JobferryTrainOperator,
+)
 from adapters.vertex import VertexAutoMLTabular
 from adapters.vertex.emulator import VertexEmulator
 from checkpoint import Workspace
-from tests.e2e.conftest import BUCKET, FRUIT, LONG, emulator, make, tabular_config, train
+from tests.e2e.conftest import FRUIT, LONG, emulator, make, tabular_config, train
 
 from .helpers import FAST_POLL
 from .test_vertex import _config, _submitted
@@ -176,7 +180,7 @@ def test_a_timed_out_trigger_leaves_the_job_running_and_the_operator_sets_airflo
     # Airflow's triggerer: a trigger cancelled after its timeout does not run on_kill, even when the
     # cancellation comes through the user-action path (the scheduler's timeout clears the trigger).
     trigger = JobferryJobTrigger(ws.url, "slow", poll=FAST_POLL, requests_per_minute=1e6, cancel_on_kill=True)
-    past = datetime.now(timezone.utc) - timedelta(seconds=1)
+    past = datetime.now(UTC) - timedelta(seconds=1)
     _run_in_triggerer(trigger, "user", timeout_after=past)
     assert load_job(ws, "slow").refresh().state is JobState.RUNNING
     assert len(emu.state.jobs["customJobs"]) == 1
