@@ -37,11 +37,13 @@ def _record_triggers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_the_local_example_dag_trains_waits_deploys_and_predicts(
-    sync_dag: Callable[[Any], Any], tmp_path: Path
+    sync_dag: Callable[[Any], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dag = sync_dag(_load_dag(ROOT / "examples" / "airflow" / "fruit_local_dag.py"))
+    triggers = _record_triggers(monkeypatch)
     run = dag.test()
     assert run.state == "success"
+    assert triggers == ["adapters.airflow._trigger.JobferryJobTrigger"]  # the sensor deferred
     trained, waited = xcom(run, "train"), xcom(run, "wait")
     assert_references_only(trained)
     assert_references_only(waited)
