@@ -35,7 +35,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ._results import deployment_result, job_result, public_url, result_of
 
-__all__ = ["CLASSPATH", "JobferryDeployTrigger", "JobferryJobTrigger", "JobferryTrigger", "run_blocking"]
+__all__ = [
+    "CLASSPATH",
+    "JobferryDeployTrigger",
+    "JobferryJobTrigger",
+    "JobferryTrigger",
+    "run_blocking",
+    "sleep_on",
+]
 
 CLASSPATH = "adapters.airflow._trigger.JobferryJobTrigger"
 #: Threads for blocking status calls. A slow vendor (seconds per call) ties up a thread per poll in flight,
@@ -64,6 +71,15 @@ async def run_blocking(fn: Callable[..., _T], *args: Any, pool: str = "status", 
     """Run a blocking call in one of jobferry's trigger thread pools and await its result."""
     call = functools.partial(fn, *args, **kwargs)
     return await asyncio.get_running_loop().run_in_executor(_pool(pool), call)
+
+
+async def sleep_on(clock: Any, seconds: float, at_least: float = 0.0) -> None:
+    """Await ``seconds`` of ``clock``'s time (and ``at_least`` real seconds) on the loop, never blocking it.
+
+    A clock may run faster than real time -- a benchmark's, matched to the emulator's speed-up -- and say
+    so with a ``speed`` attribute (virtual seconds per real second); the system clock has none.
+    """
+    await asyncio.sleep(max(at_least, seconds / getattr(clock, "speed", 1.0)))
 
 
 class JobferryTrigger(BaseTrigger):
@@ -193,12 +209,12 @@ class JobferryJobTrigger(JobferryTrigger):
         while True:
             # try_acquire is atomic: two triggers cannot both take the last slot of the window.
             while not limiter.try_acquire():
-                await asyncio.sleep(max(limiter.delay_until_available(), _MIN_WAIT))
+                await sleep_on(model.clock, limiter.delay_until_available(), at_least=_MIN_WAIT)
             status = await run_blocking(handle.refresh)
             self.polls += 1
             if status.is_terminal:
                 break
-            await asyncio.sleep(handle.next_interval(status))
+            await sleep_on(model.clock, handle.next_interval(status))
         result = result_of(
             model, status, public_url(self.workspace), self.plugin_instance, self.handle or "default"
         )
