@@ -7,7 +7,7 @@ enforces Vertex's per-project quota (``--quota`` status calls per 60 s, default 
 RESOURCE_EXHAUSTED beyond it. Then the many-triggerers case: ``--processes`` jobferry processes (default 4)
 sharing the same jobs on one project, with no coordinator (AIMD on 429s).
 
-Time: everything runs on one virtual clock, ``--speedup`` times real time (default 60): the emulator's
+Time: everything runs on one virtual clock, ``--speedup`` times real time (default 30): the emulator's
 clock (job phases, quota windows) and jobferry's models (poll intervals, rate limiter, retry backoff).
 The provider's trigger sleeps ``poll_interval`` real seconds, so it gets its default (10 s) divided by the
 speed-up: 10 virtual seconds. Every figure below is in virtual (Vertex) seconds except the loop lag, which is
@@ -30,7 +30,7 @@ Goals: jobferry 0 x 429, at most 1/4 of the provider's status calls, loop lag p9
 ``--processes`` triggerers on one project, fewer than 1% of the calls refused and every job detected within
 2x its allowance, max(10% of its duration, 60 s).
 
-Usage: ``python tests/benchmarks/bench_airflow_triggerer.py [--jobs 1000] [--speedup 60] [--processes 4]
+Usage: ``python tests/benchmarks/bench_airflow_triggerer.py [--jobs 1000] [--speedup 30] [--processes 4]
 [--google-site DIR] [--json out.json]``
 """
 
@@ -59,8 +59,10 @@ PROJECT, LOCATION = "bench", "us-central1"
 PARENT = f"projects/{PROJECT}/locations/{LOCATION}"
 PROVIDER_POLL_S = 10.0  # CustomJobTrigger's default poll_interval
 #: Real seconds each process gets to build its triggers before virtual time 0.
-SETUP_S = float(os.environ.get("BENCH_SETUP_S", "45"))
+SETUP_S = float(os.environ.get("BENCH_SETUP_S", "75"))
 CANARY_S = 0.01
+#: A fake secret in every job's container env, as users pass tokens to their trainers: does it reach XCom?
+SECRET = "hf_" + "Zq8LmN3vR7tY2wX5cB9kJ4pD6sF1gH0aE"
 
 
 def workload(n: int, window: float, seed: int) -> list[tuple[float, int]]:
@@ -142,7 +144,10 @@ def serve(args: argparse.Namespace) -> None:
                             {
                                 "machineSpec": {"machineType": "n1-standard-4"},
                                 "replicaCount": "1",
-                                "containerSpec": {"imageUri": "us-docker.pkg.dev/bench/trainer:1"},
+                                "containerSpec": {
+                                    "imageUri": "us-docker.pkg.dev/bench/trainer:1",
+                                    "env": [{"name": "HF_TOKEN", "value": SECRET}],
+                                },
                             }
                         ]
                     },
@@ -257,6 +262,7 @@ def trigger_process(args: argparse.Namespace) -> None:
     outcome: dict[str, str] = {}
     lags: list[float] = []
     errors: list[str] = []
+    leaked: dict[str, bool] = {}
 
     async def one(job: dict[str, Any], trigger: Any) -> None:
         await asyncio.sleep(max(0.0, clock.real_delay(job["arrival"])))
@@ -265,6 +271,7 @@ def trigger_process(args: argparse.Namespace) -> None:
         if os.environ.get("BENCH_DEBUG"):
             print(job, clock.now(), getattr(trigger, "polls", None), file=sys.stderr)
         outcome[job["name"]] = str(event.payload.get("status"))
+        leaked[job["name"]] = SECRET in json.dumps(event.payload, default=str)
         if outcome[job["name"]] != "success" and len(errors) < 3:
             errors.append(str(event.payload.get("message"))[:1500])
 
@@ -287,6 +294,7 @@ def trigger_process(args: argparse.Namespace) -> None:
                 "wall_s": time.perf_counter() - started,
                 "polls": sum(getattr(t, "polls", 0) for t in triggers),
                 "errors": errors,
+                "leaked": sum(leaked.values()),
             }
         )
     )
@@ -400,6 +408,7 @@ def run_side(side: str, processes: int, args: argparse.Namespace) -> dict[str, A
         "delay_over_allowance_max": max(ratios, default=float("nan")),
         "jobs_over_2x_allowance": sum(r > 2 for r in ratios),
         "peak_calls_per_60s": peak_per_window(times),
+        "events_with_the_secret": sum(o["leaked"] for o in outs),
         "loop_lag_p99_ms": max(o["lag_p99_ms"] for o in outs),
         "loop_lag_max_ms": max(o["lag_max_ms"] for o in outs),
         "wall_s": max(o["wall_s"] for o in outs),
@@ -411,7 +420,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--arrival-window", type=float, default=3600.0)
     parser.add_argument("--quota", type=int, default=600, help="status calls per 60 s per project")
-    parser.add_argument("--speedup", type=float, default=60.0)
+    parser.add_argument("--speedup", type=float, default=30.0)
     parser.add_argument("--processes", type=int, default=4, help="jobferry triggerers sharing the project")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--google-site", type=Path, default=None, help="site-packages holding the provider")
@@ -471,16 +480,27 @@ def main() -> None:
         goals["jobferry: 0 x 429"] = ours["http_429"] == 0
         goals["jobferry: loop lag p99 < 50 ms"] = ours["loop_lag_p99_ms"] < 50
     if ours and theirs:
-        goals["jobferry: <= 1/4 of the provider's status calls"] = (
-            ours["status_calls"] * 4 <= theirs["status_calls"]
+        # The provider's trigger ends with an error event at its first 429 (the task fails), so its measured
+        # calls stop short of its jobs' ends; a fixed 10 s loop needs ceil(d / 10) + 1 calls to follow a job
+        # of d seconds to its end (computed from the workload, not measured).
+        workload_ = workload(args.jobs, args.arrival_window, args.seed)
+        needed = sum(math.ceil(t / PROVIDER_POLL_S) + 1 for _, t in workload_)
+        print(
+            f"provider: {theirs['jobs_error_event']} of {args.jobs} triggers ended on a 429 (their tasks "
+            f"fail); to follow every job to its end at {PROVIDER_POLL_S:g} s it needs {needed} calls "
+            "(computed)"
         )
+        ratio = ours["status_calls"] / theirs["status_calls"]
+        goals[f"jobferry: <= 1/4 of the provider's status calls (measured: {ratio:.2f})"] = ratio <= 0.25
+        ratio = ours["status_calls"] / needed
+        goals[f"jobferry: <= 1/4 of the calls it needs to follow every job ({ratio:.2f})"] = ratio <= 0.25
     if multi:
         goals[f"{args.processes} triggerers: < 1% refused"] = multi["refused_pct"] < 1
         goals[f"{args.processes} triggerers: every job within 2x its allowance"] = (
             multi["jobs_over_2x_allowance"] == 0 and multi["jobs_succeeded"] == args.jobs
         )
     for goal, ok in goals.items():
-        print(f"goal: {goal:52} {'ok' if ok else 'MISSED'}")
+        print(f"goal: {goal:70} {'ok' if ok else 'MISSED'}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"args": {k: str(v) for k, v in vars(args).items() if k in ("jobs", "speedup", "quota")}}
