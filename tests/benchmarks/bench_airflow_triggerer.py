@@ -268,8 +268,6 @@ def trigger_process(args: argparse.Namespace) -> None:
         await asyncio.sleep(max(0.0, clock.real_delay(job["arrival"])))
         event = await anext(trigger.run())
         detected[job["name"]] = clock.now()
-        if os.environ.get("BENCH_DEBUG"):
-            print(job, clock.now(), getattr(trigger, "polls", None), file=sys.stderr)
         outcome[job["name"]] = str(event.payload.get("status"))
         leaked[job["name"]] = SECRET in json.dumps(event.payload, default=str)
         if outcome[job["name"]] != "success" and len(errors) < 3:
