@@ -28,12 +28,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ._clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["PollPolicy", "PollSchedule", "RateLimiter", "clear_limiters", "limiter_for"]
+__all__ = ["PollPolicy", "PollSchedule", "RateLimiter", "clear_limiters", "limiter_for", "pace_burst"]
 
 #: AIMD on quota refusals: the rate is multiplied by this on a 429 ...
 AIMD_DECREASE = 0.5
-#: ... and each minute of calls within quota adds this fraction of the configured rate back.
-AIMD_INCREASE = 0.1
+#: ... and each minute of calls within quota adds this fraction of the configured rate back. N processes
+#: together win back N times this a minute, so a large step overshoots the quota before the vendor's
+#: sliding minute notices: 0.1 gave 4 processes 0.44% refused calls and 8 processes 1.5%, 0.05 gives
+#: 0.29% / 1.1% (tests/test_aimd.py), at the price of a slower climb back (10 min from half the rate).
+AIMD_INCREASE = 0.05
+#: A shared limiter (:func:`limiter_for`) lets at most this many seconds' worth of calls go back to back.
+#: Without it a process spends its whole minute in a burst the instant its window frees, and processes
+#: sharing a quota collide at every window edge: the one that bursts first takes the quota, the others
+#: are refused (4 processes flat out: 4.3% refused with AIMD alone, 0.3% paced).
+PACE_SECONDS = 10.0
 
 # Shared default jitter source; random.Random's methods are atomic under the GIL, so threads may share it.
 _RNG = random.Random()
@@ -299,6 +307,11 @@ class RateLimiter:
             self.clock.sleep(delay)
 
 
+def pace_burst(per_minute: float) -> int:
+    """The burst of a paced limiter at ``per_minute``: :data:`PACE_SECONDS` worth of calls, at least 1."""
+    return max(1, math.ceil(per_minute * PACE_SECONDS / 60.0))
+
+
 _LIMITERS: dict[Hashable, RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
@@ -312,12 +325,15 @@ def limiter_for(key: Hashable, per_minute: float, clock: Clock = SYSTEM_CLOCK) -
 
     If callers disagree on ``per_minute`` for one key, the stricter rate wins: the quota belongs to the key,
     and a looser second value must not let the first caller's limit be exceeded.
+
+    The limiter is paced (``burst=pace_burst(per_minute)``): other processes may share the quota, and a
+    minute's calls spent in one burst would collide with theirs (see :data:`PACE_SECONDS`).
     """
     with _LIMITERS_LOCK:
         full_key = (key, id(clock))
         limiter = _LIMITERS.get(full_key)
         if limiter is None or limiter.clock is not clock:  # id() of a collected clock may be reused
-            limiter = _LIMITERS[full_key] = RateLimiter(per_minute, clock=clock)
+            limiter = _LIMITERS[full_key] = RateLimiter(per_minute, burst=pace_burst(per_minute), clock=clock)
         else:
             limiter.tighten(per_minute)
         return limiter

@@ -13,7 +13,7 @@ from collections import deque
 import pytest
 
 from adapters._clock import FakeClock
-from adapters._poll import RateLimiter
+from adapters._poll import AIMD_INCREASE, PACE_SECONDS, RateLimiter, limiter_for, pace_burst
 
 
 class QuotaServer:
@@ -37,11 +37,17 @@ class QuotaServer:
         return True
 
 
-def simulate(processes: int, share: float, quota: int, minutes: float, aimd: bool) -> QuotaServer:
-    """Each process calls as fast as its limiter lets it (a triggerer full of due jobs), for ``minutes``."""
+def simulate(
+    processes: int, share: float, quota: int, minutes: float, aimd: bool, paced: bool = True
+) -> QuotaServer:
+    """Each process calls as fast as its limiter lets it (a triggerer full of due jobs), for ``minutes``.
+
+    ``paced``: each process's limiter is the one :func:`limiter_for` builds (paced); else a bare window.
+    """
     clock = FakeClock()
     server = QuotaServer(clock, quota)
-    limiters = [RateLimiter(share, clock=clock) for _ in range(processes)]
+    burst = pace_burst(share) if paced else None
+    limiters = [RateLimiter(share, burst=burst, clock=clock) for _ in range(processes)]
     end = minutes * 60
     while clock.now() < end:
         # The process whose limiter frees first goes next (one event at a time, in virtual time).
@@ -70,8 +76,8 @@ def test_a_refusal_halves_the_rate_once_per_overload_and_successes_recover_it_ad
     clock.advance(0.5)
     assert limiter.throttled(clock.now()) == 150  # sent after the cut: the new rate is too high too
     assert limiter.capacity == 150  # the window's capacity follows at once
-    assert limiter.succeeded() == pytest.approx(150 + 0.1 * 600 / 150)
-    for _ in range(5000):
+    assert limiter.succeeded() == pytest.approx(150 + AIMD_INCREASE * 600 / 150)
+    for _ in range(20000):
         limiter.succeeded()
     assert limiter.per_minute == 600 == limiter.ceiling  # never above the configured share
 
@@ -83,7 +89,7 @@ def test_the_rate_has_a_floor_and_tighten_lowers_the_ceiling() -> None:
         limiter.throttled()
     assert limiter.per_minute == 10  # ceiling / 64: a refused process still polls
     limiter.tighten(100)
-    for _ in range(5000):
+    for _ in range(20000):
         limiter.succeeded()
     assert limiter.per_minute == 100 == limiter.ceiling
 
@@ -101,8 +107,29 @@ def test_processes_sharing_one_quota_settle_below_it(processes: int) -> None:
         f"{without.refused} refused, {without.total_accepted} accepted"
     )
     assert without.refused > 10 * with_aimd.refused  # the limiters alone keep hammering
-    assert refusal_rate < 0.05
-    assert with_aimd.total_accepted >= 0.5 * 600 * 10  # and the quota is still mostly used
+    assert refusal_rate < 0.01
+    assert with_aimd.total_accepted >= 0.7 * 600 * 10  # and the quota is still mostly used
+
+
+def test_unpaced_processes_collide_at_every_window_edge() -> None:
+    # The cause of the refusals pacing removes: a bare window lets each process spend its minute in one
+    # burst the moment its window frees; the first to burst takes the quota, the others are refused.
+    bare = simulate(4, share=600, quota=600, minutes=10, aimd=True, paced=False)
+    paced = simulate(4, share=600, quota=600, minutes=10, aimd=True)
+    assert bare.refused / (bare.refused + bare.total_accepted) > 0.03
+    assert paced.refused * 5 < bare.refused
+
+
+def test_the_shared_limiter_paces_a_minutes_calls() -> None:
+    clock = FakeClock()
+    limiter = limiter_for(("vendor", "project", "status"), 600, clock)
+    assert limiter.burst == pace_burst(600) == 600 * PACE_SECONDS / 60
+    admitted = 0
+    while limiter.try_acquire():
+        admitted += 1
+    assert admitted == limiter.burst  # back to back: PACE_SECONDS' worth, not the minute's 600
+    clock.advance(1.0)
+    assert sum(limiter.try_acquire() for _ in range(100)) == 10  # then 600/min = 10 a second
 
 
 def test_a_configured_hard_split_is_never_refused() -> None:

@@ -98,13 +98,15 @@ def test_a_prepaid_refresh_takes_no_acquisition_but_its_retries_do() -> None:
     # slot is counted once (never twice), and a retry after a 429 is one more request, so it acquires.
     model, _, _ = make([("QUEUED", 10**6), ("DONE", 0)], requests_per_minute=2)
     limiter = model.limiter(model.policies.requests_per_minute, "status")
-    assert limiter.try_acquire() and limiter.try_acquire()  # the minute's quota, taken by the caller
+    assert limiter.try_acquire()  # the minute's quota (2, paced: one now, one 30 s on), taken by the caller
+    model.clock.advance(30)
+    assert limiter.try_acquire()
     start = model.clock.now()
     model.handle(prepaid=True).refresh()
     assert model.clock.now() == start  # no wait in the limiter: the caller had paid
     model.client.faults["get"] = [TransientError("slow down", code=429, retry_after=0)]
     model.refresh(prepaid=True)
-    assert model.clock.now() - start >= 60  # the retry waited for the next window
+    assert model.clock.now() >= 60  # the retry waited for the next window (the first slot frees at 60 s)
 
 
 def test_a_429_on_a_status_call_halves_the_process_rate_and_successes_win_it_back() -> None:

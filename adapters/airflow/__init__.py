@@ -8,9 +8,11 @@ The names below are loaded on first access (PEP 562): Airflow imports this packa
 
 - :class:`JobferryTrainOperator` -- submit (exactly once) a job spec, then defer (or wait) until it ends;
 - :class:`JobferryJobSensor` -- wait, deferred, for a job submitted elsewhere (``jobferry train``);
-- :class:`JobferryDeployOperator` -- deploy a trained job's model (adapters with the Serving capability);
+- :class:`JobferryDeployOperator` -- deploy a trained job's model (Serving adapters), deferred;
+- :class:`JobferryBatchPredictOperator` -- a batch prediction with a trained job's model (deferred);
 - :class:`JobferryPredictOperator` -- online predictions through a trained job;
-- :class:`JobferryJobTrigger` -- the trigger: polls through jobferry's engine off the event loop.
+- :class:`JobferryJobTrigger` -- the trigger: polls through jobferry's engine off the event loop;
+- :class:`JobferryDeployTrigger` -- the deploy operator's trigger (the deployment, off the event loop).
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ from adapters._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._operators import JobferryJobSensor, JobferryTrainOperator
-    from ._serving_ops import JobferryDeployOperator, JobferryPredictOperator
-    from ._trigger import JobferryJobTrigger
+    from ._serving_ops import JobferryBatchPredictOperator, JobferryDeployOperator, JobferryPredictOperator
+    from ._trigger import JobferryDeployTrigger, JobferryJobTrigger
 
 _LAZY = {
     "JobferryTrainOperator": "._operators",
     "JobferryJobSensor": "._operators",
     "JobferryDeployOperator": "._serving_ops",
     "JobferryPredictOperator": "._serving_ops",
+    "JobferryBatchPredictOperator": "._serving_ops",
     "JobferryJobTrigger": "._trigger",
+    "JobferryDeployTrigger": "._trigger",
 }
 
 
@@ -37,7 +41,9 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 __all__ = [
+    "JobferryBatchPredictOperator",
     "JobferryDeployOperator",
+    "JobferryDeployTrigger",
     "JobferryJobSensor",
     "JobferryJobTrigger",
     "JobferryPredictOperator",

@@ -7,11 +7,12 @@ across task retries, zombie re-runs and two workers running the same try -- a la
 spec adopts the job that is running or succeeded (a job that *failed* is not adopted: retrying a task
 whose training failed trains again). The operator adds no bookkeeping of its own.
 
-``cancel_on_kill`` defaults to **False**: Airflow calls ``on_kill`` whenever the worker process is
-terminated -- a worker restart, a pod eviction, a scale-down -- not only when a user marks the task failed.
-Cancelling then would throw away a training run that the retry would otherwise adopt. Set it to True to
-have "mark failed / clear while running" cancel the job. (A deferred task has no worker: ``on_kill`` is not
-called while the trigger waits.)
+``cancel_on_kill`` (default **False**) cancels the vendor job when a user marks the task failed or
+succeeded, or clears it, while it runs: deferred, the trigger's ``on_kill`` does it (Airflow calls that
+only on such a user action, never when a triggerer restarts or hands the trigger on, nor on a trigger
+timeout); waiting in the worker (``deferrable=False``), the operator's ``on_kill`` does. Off by default
+because a cleared task's next try adopts the job that is still running (the claim): training hours are
+not thrown away unless asked. Set it for "mark failed means stop paying".
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from ._results import public_url, result_of
+from ._results import event_result, public_url, result_of
 from ._trigger import JobferryJobTrigger, apply_policies
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class _JobWaitOperator(BaseOperator):
                     plugin_instance=plugin_instance,
                     poll=policies.poll.model_dump(),
                     requests_per_minute=policies.requests_per_minute,
+                    cancel_on_kill=self.cancel_on_kill,
                 ),
                 method_name="execute_complete",
                 timeout=None if self.wait_timeout is None else timedelta(seconds=self.wait_timeout),
@@ -93,12 +95,7 @@ class _JobWaitOperator(BaseOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resumed from the trigger: return the job's references, or raise with the vendor's message."""
-        if not event or "status" not in event:
-            raise AirflowException(f"jobferry trigger sent no usable event: {event!r}")
-        if event["status"] != "success":
-            raise AirflowException(event.get("message") or f"jobferry job {event['status']}")
-        result: dict[str, Any] = event["result"]
-        return result
+        return event_result(event)
 
     def on_kill(self) -> None:
         if self.cancel_on_kill and self._model is not None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from adapters._external import ExternalJobModel
     from adapters._jobs import JobStatus
 
-__all__ = ["REDACTED", "job_result", "public_url", "result_of", "scrub"]
+__all__ = ["REDACTED", "deployment_result", "event_result", "job_result", "public_url", "result_of", "scrub"]
 
 REDACTED = "<redacted: looked like a secret>"
 
@@ -86,3 +86,31 @@ def result_of(
         outputs=status.outputs,
         message=(status.error.message if status.error else status.message),
     )
+
+
+def deployment_result(
+    model: ExternalJobModel[Any], workspace: str, plugin_instance: str, endpoint: str | None
+) -> dict[str, Any]:
+    """What a deploy returns: the job and where its model serves (``None``: it predicts undeployed)."""
+    result: dict[str, Any] = scrub(
+        {
+            "job_id": model.job.job_id,
+            "adapter": model.adapter_name,
+            "plugin_instance": plugin_instance,
+            "workspace": public_url(workspace),
+            "endpoint": endpoint,
+        }
+    )
+    return result
+
+
+def event_result(event: dict[str, Any] | None) -> dict[str, Any]:
+    """A trigger event's ``result``, or AirflowException with its message if the work did not succeed."""
+    from airflow.sdk.exceptions import AirflowException
+
+    if not event or "status" not in event:
+        raise AirflowException(f"jobferry trigger sent no usable event: {event!r}")
+    if event["status"] != "success":
+        raise AirflowException(event.get("message") or f"jobferry job {event['status']}")
+    result: dict[str, Any] = event["result"]
+    return result

@@ -1,4 +1,5 @@
-"""The same pipeline on Vertex AI: AutoML tabular training -> deploy to an endpoint -> online predictions.
+"""The same pipeline on Vertex AI: AutoML tabular training -> deploy -> online predictions, and a batch
+prediction of the whole file beside them.
 
 The spec is ``examples/vertex/fruit_tabular.toml``, the file ``jobferry train`` takes. As written it
 targets the offline Vertex AI emulator (``jobferry emulator --port 8765 --bucket-map
@@ -6,8 +7,9 @@ jobferry-demo=examples/data``); ``$JOBFERRY_VERTEX_ENDPOINT`` points it at anoth
 edit the spec as its header says and drop ``config_overrides``.
 
 ``train`` submits exactly once and defers to jobferry's trigger (the triggerer polls; no worker slot is
-held during training); ``deploy`` deploys the trained model (exactly once per job and endpoint) and waits
-for the operation in the worker; ``predict`` answers through the endpoint.
+held during training); ``deploy`` deploys the trained model (exactly once per job and endpoint), deferred
+too; ``predict`` answers through the endpoint; ``batch_predict`` submits a BatchPredictionJob (exactly
+once) and defers until it ends.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from pathlib import Path
 
 from airflow.sdk import DAG
 
-from adapters.airflow import JobferryDeployOperator, JobferryPredictOperator, JobferryTrainOperator
+from adapters.airflow import (
+    JobferryBatchPredictOperator,
+    JobferryDeployOperator,
+    JobferryPredictOperator,
+    JobferryTrainOperator,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "vertex" / "fruit_tabular.toml"
@@ -57,4 +64,13 @@ with DAG(
     predict = JobferryPredictOperator(
         task_id="predict", workspace=WORKSPACE, plugin_instance=INSTANCE, instances=SAMPLES
     )
+    batch = JobferryBatchPredictOperator(
+        task_id="batch_predict",
+        workspace=WORKSPACE,
+        plugin_instance=INSTANCE,
+        source="gs://jobferry-demo/fruit.csv",
+        destination="gs://jobferry-demo-predictions/fruit",
+        options={"instances_format": "csv"},
+    )
     train >> deploy >> predict
+    train >> batch

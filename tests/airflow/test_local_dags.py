@@ -63,7 +63,14 @@ def test_execute_defers_with_a_trigger_that_carries_only_where_the_job_is(tmp_pa
     assert isinstance(trigger, JobferryJobTrigger)
     classpath, kwargs = trigger.serialize()
     assert classpath == "adapters.airflow._trigger.JobferryJobTrigger"
-    assert set(kwargs) == {"workspace", "plugin_instance", "handle", "poll", "requests_per_minute"}
+    assert set(kwargs) == {
+        "workspace",
+        "plugin_instance",
+        "handle",
+        "poll",
+        "requests_per_minute",
+        "cancel_on_kill",
+    }
     assert kwargs["plugin_instance"] == "fruit-defer"
     json.dumps(kwargs)  # JSON-safe
     assert deferred.value.method_name == "execute_complete"

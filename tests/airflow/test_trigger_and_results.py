@@ -6,11 +6,18 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.module_loading import import_string
 
 from adapters import load_job
 from adapters._jobs import JobState
-from adapters.airflow import JobferryJobTrigger, JobferryTrainOperator
+from adapters.airflow import (
+    JobferryBatchPredictOperator,
+    JobferryDeployTrigger,
+    JobferryJobTrigger,
+    JobferryTrainOperator,
+)
 from adapters.airflow._results import REDACTED, job_result, public_url
 
 from .helpers import local_config
@@ -24,6 +31,32 @@ def test_the_trigger_is_rebuilt_from_its_json_serialized_form() -> None:
     rebuilt = import_string(classpath)(**json.loads(json.dumps(kwargs)))
     assert isinstance(rebuilt, JobferryJobTrigger)
     assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_the_deploy_trigger_is_rebuilt_from_its_json_serialized_form() -> None:
+    trigger = JobferryDeployTrigger("file:///ws", "fruit", deploy_kwargs={"machine_type": "n1-standard-2"})
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "adapters.airflow._trigger.JobferryDeployTrigger"
+    rebuilt = import_string(classpath)(**json.loads(json.dumps(kwargs)))
+    assert isinstance(rebuilt, JobferryDeployTrigger)
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_a_batch_prediction_on_an_adapter_without_one_fails_the_task_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    _slow_job(tmp_path, "local", cancel_on_kill=True)
+    op = JobferryBatchPredictOperator(
+        task_id="b",
+        workspace=str(tmp_path / "ws"),
+        plugin_instance="local",
+        source="x.csv",
+        destination="out",
+    )
+    with pytest.raises(AirflowException, match="adapter local has no batch prediction"):
+        op.execute({})
+    assert sorted(p.name for p in (tmp_path / "ws").iterdir() if "batch" in p.name) == []
+    load_job(tmp_path / "ws", "local").cancel()
 
 
 def test_a_job_that_cannot_be_found_is_one_error_event(tmp_path: Path) -> None:

@@ -187,8 +187,9 @@ def test_triggers_in_one_process_share_one_limiter_per_project(emu: VertexEmulat
     # the triggers run in the triggerer, another process with limiters of its own.
     clear_limiters()
     before = emu.counts["GetCustomJob"]
-    # 2 status calls per minute for the project: together, three triggers may make two calls, not six.
-    triggers = [JobferryJobTrigger(ws.url, pid, poll=FAST_POLL, requests_per_minute=2) for pid in pids]
+    # 12 status calls per minute for the project, paced (2 back to back, then one per 5 s): in a second,
+    # three triggers polling every 0.05 s may make two calls together, not two each.
+    triggers = [JobferryJobTrigger(ws.url, pid, poll=FAST_POLL, requests_per_minute=12) for pid in pids]
 
     async def poll_for_a_while() -> float:
         runs = [asyncio.ensure_future(anext(t.run())) for t in triggers]
