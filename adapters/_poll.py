@@ -149,7 +149,9 @@ class RateLimiter:
 
     ``burst``, when given, additionally limits back-to-back acquisitions with a token bucket of that
     size refilling at ``per_minute / 60`` per second, to spread calls instead of spending a minute's
-    quota at once. It can only delay acquisitions, so the window guarantee still holds.
+    quota at once. It can only delay acquisitions, so the window guarantee still holds. A weighted
+    acquisition larger than the burst (a big prediction body against a byte budget) waits for a full
+    bucket and leaves it in debt, which later acquisitions repay: the pace holds on average.
 
     Args:
         per_minute: acquisitions allowed per minute.
@@ -257,8 +259,10 @@ class RateLimiter:
                 if freed >= excess:
                     delay = at + self.window + self.margin - now
                     break
-        if self.burst is not None and self._tokens < n:
-            delay = max(delay, (n - self._tokens) / self._rate)
+        if self.burst is not None:
+            wanted = min(n, self.burst)  # more than the burst: a full bucket, then debt (see the class)
+            if self._tokens < wanted:
+                delay = max(delay, (wanted - self._tokens) / self._rate)
         # A delay of a few ulps of `now` is rounding noise: now + delay may equal now, and waiting for it
         # would spin forever on a virtual clock.
         return delay if delay > 4 * math.ulp(now) else 0.0
@@ -270,9 +274,8 @@ class RateLimiter:
             self._tokens -= n
 
     def _check(self, n: int) -> None:
-        limit = min(self.capacity, self.burst) if self.burst is not None else self.capacity
-        if not (isinstance(n, int) and 1 <= n <= limit):
-            raise ValueError(f"n must be an int in 1..{limit} for this limiter, got {n!r}")
+        if not (isinstance(n, int) and 1 <= n <= self.capacity):
+            raise ValueError(f"n must be an int in 1..{self.capacity} for this limiter, got {n!r}")
 
     def delay_until_available(self) -> float:
         """Return the seconds until one acquisition would succeed (0 if it would now)."""
@@ -292,7 +295,7 @@ class RateLimiter:
         """Block (via ``clock.sleep``) until ``n`` acquisitions are available, take them, and return the wait.
 
         Raises:
-            ValueError: if ``n`` could never be available at once (more than the capacity or burst).
+            ValueError: if ``n`` could never be available at once (more than the capacity).
         """
         self._check(n)
         start = self.clock.now()

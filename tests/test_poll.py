@@ -414,3 +414,15 @@ def test_the_margin_keeps_calls_out_of_the_servers_window() -> None:
     assert limiter.acquire() == pytest.approx(61.5)  # the oldest left our window 1.5 s after the server's
     with pytest.raises(ValueError, match="margin"):
         RateLimiter(2, margin=-1)
+
+
+def test_a_weighted_acquisition_above_the_burst_leaves_debt_that_later_ones_repay() -> None:
+    # A byte budget: 6,000 a minute, paced at 1,000 back to back (100 a second). A 2,500-byte body
+    # waits for a full bucket, not forever, and the next acquisition repays the debt first.
+    clock = FakeClock()
+    limiter = RateLimiter(6_000, burst=1_000, clock=clock, margin=0)
+    assert limiter.acquire(2_500) == 0
+    waited = limiter.acquire(1)
+    assert waited == pytest.approx(15.01)  # (1,500 owed + 1) / 100 a second
+    with pytest.raises(ValueError, match="1..6000"):
+        limiter.acquire(6_001)  # more than a whole minute's budget can never be available

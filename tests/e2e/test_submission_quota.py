@@ -37,9 +37,9 @@ def test_creates_wait_for_the_submission_bucket_and_meet_no_429(bucket: Path, ws
         submit(emu, ws, clock, 61, submissions_per_minute=60)
         statuses = [e.status for e in emu.app.log.entries if e.method == "CreateCustomJob"]
     assert statuses == [200] * 61  # the vendor never had to refuse one
-    # The first 60 went at once; the 61st waited for the first to leave the minute (plus the safety margin).
+    # 61 creates cannot fit in one minute: the 61st went once the first had left it (plus the safety
+    # margin), paced rather than in one burst, and not much later.
     assert 1060.0 <= clock.now() < 1070.0
-    assert max(clock.sleeps) >= 60.0
 
 
 def test_without_the_bucket_the_vendor_refuses_the_61st(bucket: Path, ws: Workspace) -> None:

@@ -294,7 +294,9 @@ def test_transient_create_errors_are_retried_to_one_job(
 
 
 def test_task_details_are_the_progress(app: EmulatorApp, ws: Workspace, clock: FakeClock) -> None:
-    model = make(ws, clock)
+    # Polled every 5 s, so that each of the three 20-second tasks is seen running.
+    every_5s = {"initial": 5, "maximum": 5, "floor_cap": 5, "multiplier": 1, "jitter": 0}
+    model = make(ws, clock, poll=every_5s)
     train(model)
     seen = [(s.state, s.progress, s.message) for s in model.watch(timeout=1000)]
     running = [p for state, p, _ in seen if state is JobState.RUNNING]
