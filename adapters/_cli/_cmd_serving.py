@@ -128,7 +128,7 @@ def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
                 "endpoint": endpoint,
                 "deployedModelId": deployed,
                 "model": before.get("model"),
-                "undeployed": waiting,
+                "undeployed": waiting or not kept,  # SageMaker's deletes take effect at once
                 "endpointDeleted": not kept,
                 "waiting": waiting,
             }
