@@ -96,8 +96,9 @@ class OnlinePredictions(_Base):
             self._checkpoint.plugin_instance_id if self._checkpoint else None
         )
         rerun = f"`jobferry deploy {instance}`" if instance else "deploy()"
+        job = self.job.job_id
         return JobferryError(
-            f"job {self.job.job_id}: the deployment of {what} is still in progress; run {rerun} to wait for it"
+            f"job {job}: the deployment of {what} is still in progress; run {rerun} to wait for it"
         )
 
     def prediction_concurrency(self) -> int:
