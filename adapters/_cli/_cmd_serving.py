@@ -62,11 +62,13 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
     if args.traffic is not None:
         options["traffic_percentage"] = args.traffic
     waiting = not args.no_wait
+    if not waiting:  # given only when asked: an adapter without the keyword still deploys as before
+        options["wait"] = False
     model = _load_deployable(args, "deploy")
     progress = OperationProgress(out, f"deploying {args.instance}")
     progress.attach(_engine(model))
     try:
-        endpoint = str(model.deploy(**options, wait=waiting))
+        endpoint = str(model.deploy(**options))
     finally:
         progress.close()
     resources = _job_of(model).resources
@@ -113,8 +115,10 @@ def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
     try:
         if delete:
             model.undeploy(delete_endpoint=True)
+        elif not waiting:
+            model.undeploy(wait=False)
         else:
-            model.undeploy(wait=waiting)
+            model.undeploy()
     finally:
         progress.close()
     # Whether the endpoint outlives the undeploy is the vendor's: its job record says which.
