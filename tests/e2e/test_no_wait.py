@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
-from adapters import load_job
+from adapters import Serving, load_job
+from adapters._errors import SpecError
 from adapters.vertex.emulator import VertexEmulator
 from checkpoint import Workspace
+from checkpoint._errors import JobferryError
 from tests.e2e.conftest import (
     FRUIT,
     LRO_SECONDS,
@@ -145,3 +147,39 @@ def test_predict_after_a_no_wait_deploy_finished_records_it(
     assert len(predicted.stdout.splitlines()) == 5
     assert load_job(Workspace(ws), "fruit-later").job.resources["deployed_model_id"] == deployed_id
     assert emu.counts["DeployModel"] == 1
+
+
+def test_undeploy_of_a_deployment_in_flight_is_refused_and_keeps_track_of_it(
+    slow_emu: tuple[VertexEmulator, list[float]], tmp_path: Path
+) -> None:
+    emu, jump = slow_emu
+    ws = tmp_path / "ws"
+    spec = write_spec(
+        tmp_path / "fruit.toml",
+        "vertex-automl-tabular",
+        "fruit-flight",
+        connection(emu, **tabular_config()),
+        {},
+    )
+    assert run_cli(["train", str(spec), "--wait"], ws).returncode == 0
+    assert run_cli(["deploy", "fruit-flight", "--no-wait"], ws).returncode == 0
+    model = load_job(Workspace(ws), "fruit-flight")
+    assert isinstance(model, Serving)
+    before = sum(emu.counts.values())
+    with pytest.raises(SpecError, match="delete_endpoint with wait=False"):
+        model.undeploy(delete_endpoint=True, wait=False)
+    assert sum(emu.counts.values()) == before  # refused before any call
+    with pytest.raises(JobferryError, match="still in progress"):
+        model.undeploy()
+    assert emu.counts["UndeployModel"] == 0
+    deploying = load_job(Workspace(ws), "fruit-flight").job.resources["deploying_model_id"]  # not lost
+    jump[0] += JUMP
+    model.undeploy(wait=False)  # now it is there: its undeploy is started, and recorded so
+    assert emu.counts["UndeployModel"] == 1
+    resources = load_job(Workspace(ws), "fruit-flight").job.resources
+    assert "deployed_model_id" not in resources and "deploying_model_id" not in resources
+    jump[0] += JUMP
+    endpoint = resources["endpoint"]
+    model.undeploy(delete_endpoint=True)  # the endpoint goes once the undeploy is done
+    assert emu.counts["UndeployModel"] == 1 and endpoint not in emu.state.endpoints
+    assert deploying and emu.state.deployed.get(endpoint, []) == []
