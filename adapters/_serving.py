@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from adapters._errors import PredictionError, VendorError
+from checkpoint._errors import JobferryError
 
 from ._chunking import Chunk, ChunkInstances, plan_chunks
 from ._jobs import JobRef
@@ -47,12 +48,21 @@ class Predicting(Protocol):
 class Serving(Predicting, Protocol):
     """An adapter whose trained model is deployed to an endpoint before it predicts."""
 
-    def deploy(self, *args: Any, **kwargs: Any) -> str:
-        """Deploy the trained model; return where it serves."""
+    def deploy(self, *args: Any, wait: bool = True, **kwargs: Any) -> str:
+        """Deploy the trained model; return where it serves.
+
+        ``wait=False`` returns once the vendor accepted the deployment, with what is known of it recorded
+        in the job: ``run`` before it finished says so in one line, and calling ``deploy()`` again (with
+        the default ``wait=True``) adopts the deployment in flight and waits for it.
+        """
         ...
 
-    def undeploy(self, *args: Any, **kwargs: Any) -> None:
-        """Undeploy what :meth:`deploy` deployed (Vertex: ``delete_endpoint=True`` deletes its endpoint)."""
+    def undeploy(self, *args: Any, wait: bool = True, **kwargs: Any) -> None:
+        """Undeploy what :meth:`deploy` deployed (Vertex: ``delete_endpoint=True`` deletes its endpoint).
+
+        ``wait=False`` returns once the vendor accepted the undeploy (Vertex refuses it together with
+        ``delete_endpoint``: the endpoint can only be deleted once the model is off it).
+        """
         ...
 
 
@@ -79,6 +89,17 @@ class OnlinePredictions(_Base):
     def prediction_target(self) -> JobRef:
         """What ``predict_chunk`` is called with: the job by default (adapters may use a deployment)."""
         return self.job
+
+    def deployment_in_progress(self, what: str) -> JobferryError:
+        """The one-line error of ``run`` on a deployment started with ``deploy(wait=False)``, not yet done."""
+        instance = self._plugin_instance_id or (
+            self._checkpoint.plugin_instance_id if self._checkpoint else None
+        )
+        rerun = f"`jobferry deploy {instance}`" if instance else "deploy()"
+        job = self.job.job_id
+        return JobferryError(
+            f"job {job}: the deployment of {what} is still in progress; run {rerun} to wait for it"
+        )
 
     def prediction_concurrency(self) -> int:
         """Prediction requests in flight at once: the policy's; adapters may lower it to what serves them

@@ -466,6 +466,7 @@ def test_deploy_and_undeploy(cli: Cli, deployments: _Deployments) -> None:
         "endpoint": "endpoints/mine",
         "deployedModelId": "d1",
         "model": "models/m1",
+        "waiting": True,
     }
     name, options, poll = deployments.calls[-1]
     assert options == {
@@ -489,6 +490,7 @@ def test_deploy_and_undeploy(cli: Cli, deployments: _Deployments) -> None:
         "model": "models/m1",
         "undeployed": True,
         "endpointDeleted": False,
+        "waiting": True,
     }
     assert deployments.calls[-1][0] == "undeploy" and deployments.calls[-1][2].maximum == 1
     assert deployments.calls[-1][1] == {}

@@ -10,15 +10,15 @@
     jobferry wait INSTANCE [--timeout S] [--poll-interval S] [--json]
     jobferry cancel INSTANCE [--json]
     jobferry deploy INSTANCE [--endpoint NAME] [--machine-type T] [--min-replicas N] [--max-replicas N]
-                    [--traffic PCT] [--poll-interval S] [--json]
-    jobferry undeploy INSTANCE [--poll-interval S] [--json]
+                    [--traffic PCT] [--no-wait] [--poll-interval S] [--json]
+    jobferry undeploy INSTANCE [--delete-endpoint | --no-wait] [--poll-interval S] [--json]
     jobferry predict INSTANCE [--input FILE|-] [--format jsonl|csv] [--parameters JSON] [--output FILE]
                      [--json]
     jobferry checkpoints list [INSTANCE] | show INSTANCE [HANDLE] | delete INSTANCE HANDLE [--yes]
     jobferry local gc [--jobs-dir DIR] [--dry-run] [--json]
     jobferry adapters [--json]
     jobferry emulator [vertex|sagemaker] [--port N] [--grpc-port N | --no-grpc] [--speedup X | --real-time]
-                      [--bucket-map BUCKET=DIR] [--seed N] [--config FILE]
+                      [--bucket-map BUCKET=DIR] [--seed N] [--config FILE] [--json]
 
 The README's synopsis is the reference (a test checks it against this parser).
 
@@ -29,7 +29,8 @@ one job takes ``--handle H`` (default: ``default``).
 ``deploy`` serves a trained job's model online (adapters that support it, e.g. Vertex AI) and records
 the endpoint and deployed model ID in ``job.json``, so that ``predict`` can use them; options not given
 keep the adapter's defaults (``--max-replicas`` defaults to ``--min-replicas``). ``undeploy`` removes the
-model from its endpoint (the endpoint is kept).
+model from its endpoint (the endpoint is kept). With ``--no-wait`` both return once the vendor accepted
+the operation; ``deploy`` again waits for a deployment so started and records it.
 
 Many processes: ``train`` first claims the spec in the workspace; a process that loses the claim creates
 nothing, shows a progress line while it waits for the winner, and adopts its job. ``status`` shows a

@@ -61,6 +61,9 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
         )
     if args.traffic is not None:
         options["traffic_percentage"] = args.traffic
+    waiting = not args.no_wait
+    if not waiting:  # given only when asked: an adapter without the keyword still deploys as before
+        options["wait"] = False
     model = _load_deployable(args, "deploy")
     progress = OperationProgress(out, f"deploying {args.instance}")
     progress.attach(_engine(model))
@@ -70,34 +73,50 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
         progress.close()
     resources = _job_of(model).resources
     deployed = resources.get("deployed_model_id")
+    deploying = None if deployed else resources.get("deploying_model_id")
     trained = resources.get("model")
     if out.json_mode:
-        out.emit(
-            {
-                "pluginInstance": args.instance,
-                "endpoint": endpoint,
-                "deployedModelId": deployed,
-                "model": trained,
-            }
-        )
+        event: dict[str, Any] = {
+            "pluginInstance": args.instance,
+            "endpoint": endpoint,
+            "deployedModelId": deployed or deploying,
+            "model": trained,
+            "waiting": waiting,
+        }
+        if not waiting:
+            event["next"] = f"jobferry deploy {args.instance}"
+        out.emit(event)
     else:
         if trained:
             out.line(f"model:             {trained}")
         out.line(f"endpoint:          {endpoint}")
-        out.line(f"deployed model ID: {deployed or '-'}")
+        out.line(f"deployed model ID: {deployed or deploying or '-'}")
+        if not waiting:
+            out.line(
+                f"deployment started, not waited for (--no-wait); run `jobferry deploy {args.instance}` "
+                "to wait for it and record it, then predict"
+            )
     return EXIT_OK
 
 
 def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
     """Undeploy a job's model; with --delete-endpoint, delete its endpoint too (SageMaker always does)."""
+    delete = bool(getattr(args, "delete_endpoint", False))
+    waiting = not args.no_wait
+    if delete and not waiting:
+        raise UsageError(
+            "--no-wait with --delete-endpoint: the endpoint can be deleted only once the undeploy is done; "
+            "give one of them"
+        )
     model = _load_deployable(args, "undeploy")
     before = dict(_job_of(model).resources)
-    delete = bool(getattr(args, "delete_endpoint", False))
     progress = OperationProgress(out, f"undeploying {args.instance}")
     progress.attach(_engine(model))
     try:
         if delete:
             model.undeploy(delete_endpoint=True)
+        elif not waiting:
+            model.undeploy(wait=False)
         else:
             model.undeploy()
     finally:
@@ -113,9 +132,15 @@ def cmd_undeploy(args: argparse.Namespace, out: Output) -> int:
                 "endpoint": endpoint,
                 "deployedModelId": deployed,
                 "model": before.get("model"),
-                "undeployed": True,
+                "undeployed": waiting or not kept,  # SageMaker's deletes take effect at once
                 "endpointDeleted": not kept,
+                "waiting": waiting,
             }
+        )
+    elif not waiting and kept:
+        out.line(
+            f"undeploy of model {deployed or '-'} from endpoint {endpoint or '-'} started, not waited for "
+            f"(--no-wait); `jobferry status {args.instance}` shows the job, the endpoint is kept"
         )
     else:
         fate = "the endpoint is kept" if kept else "the endpoint is deleted"

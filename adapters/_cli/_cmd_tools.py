@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
+
+from checkpoint._errors import JobferryError
 
 from .._registry import get_adapter, list_adapters
-from ._exit_codes import EXIT_OK, UsageError
+from ._exit_codes import EXIT_OK, EXIT_USAGE, UsageError
 from ._output import Output
 from ._parser import DEMO_SPEEDUP
 
@@ -47,8 +50,21 @@ def cmd_adapters(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace, out: Output) -> int:
-    """Run the Vertex AI emulator (REST, and gRPC unless --no-grpc), or the SageMaker one, until Ctrl-C."""
-    if getattr(args, "service", "vertex") == "sagemaker":
+    """Run the Vertex AI emulator (REST, and gRPC unless --no-grpc), or the SageMaker one, until Ctrl-C.
+
+    Plain: the emulator prints its address lines. ``--json``: one ``listening`` event instead, and a
+    failure to start is the CLI's own error (one line on stderr, an ``error`` event on stdout).
+    """
+    service = getattr(args, "service", "vertex")
+
+    def listening(addresses: dict[str, str]) -> None:
+        out.emit({"event": "listening", "service": service, **addresses})
+
+    def fail(message: str, code: int) -> int:
+        raise UsageError(message) if code == EXIT_USAGE else JobferryError(message)
+
+    hooks: dict[str, Any] = {"fail": fail, **({"listening": listening} if out.json_mode else {})}
+    if service == "sagemaker":
         from ..sagemaker.emulator import main as sagemaker_main
 
         argv = [f"--port={args.port}", *_speed_argv(args)]
@@ -59,7 +75,7 @@ def cmd_emulator(args: argparse.Namespace, out: Output) -> int:
             raise UsageError(
                 "--grpc-port / --no-grpc apply to the Vertex AI emulator; SageMaker's speaks HTTP only"
             )
-        return sagemaker_main(argv)
+        return sagemaker_main(argv, **hooks)
     from ..vertex.emulator import main as emulator_main
 
     argv = [f"--port={args.port}", *_speed_argv(args)]
@@ -68,7 +84,7 @@ def cmd_emulator(args: argparse.Namespace, out: Output) -> int:
     argv += [f"--grpc-port={args.grpc_port}"] + (["--no-grpc"] if args.no_grpc else [])
     for mapping in args.bucket_map:
         argv += [f"--bucket-map={mapping}"]
-    return emulator_main(argv)
+    return emulator_main(argv, **hooks)
 
 
 def _speed_argv(args: argparse.Namespace) -> list[str]:

@@ -240,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PCT",
         help="percentage of the endpoint's traffic (default 100)",
     )
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once the vendor accepted the deployment; `jobferry deploy INSTANCE` again waits for it "
+        "and records it",
+    )
 
     p = add(
         "undeploy",
@@ -253,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="then delete the endpoint, if jobferry created it for this job and nothing else is deployed "
         "on it (refused otherwise, before anything is undeployed)",
+    )
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once the vendor accepted the undeploy (not with --delete-endpoint)",
     )
 
     p = add(
@@ -383,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="a JSON file of EmulatorConfig fields (flags override)")
     p.add_argument("--grpc-port", type=_port, default=0, help="gRPC port (default: any free port)")
     p.add_argument("--no-grpc", action="store_true", help="serve HTTP only (no grpc:// address)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON Lines instead of the address lines: one listening event (service, url, grpcTarget)",
+    )
     return parser
 
 

@@ -133,13 +133,16 @@ class SageMakerServing(OnlinePredictions, _Base):
         max_replica_count: int | None = None,
         endpoint: str | None = None,
         traffic_percentage: int = 100,
+        wait: bool = True,
     ) -> str:
         """Create the model, endpoint config and endpoint (each exactly once); wait until InService.
 
         Returns the endpoint's name. Deploying a job already deployed reuses its endpoint. The keyword
         arguments are ``jobferry deploy``'s flags (``--machine-type``, ``--min-replicas``, ...): SageMaker
         serves on a fixed instance count (``min == max``), all traffic to one variant, on an endpoint named
-        after the job's submission key.
+        after the job's submission key. ``wait=False`` returns once CreateEndpoint was accepted (the
+        endpoint recorded as ``deploying``): ``run`` before it is InService says so, and ``deploy()`` again
+        adopts it by its name and waits.
         """
         if machine_type is not None:
             instance_type = machine_type
@@ -224,8 +227,10 @@ class SageMakerServing(OnlinePredictions, _Base):
             endpoint=endpoint_name,
             content_type=content_type,
             serving_concurrency=str(instance_count * concurrency_per_instance),
+            deploying=None if wait else "true",
         )
-        self._await_in_service(endpoint_name)
+        if wait:
+            self._await_in_service(endpoint_name)
         return endpoint_name
 
     def endpoint_status(self, name: str) -> JobStatus:
@@ -246,17 +251,25 @@ class SageMakerServing(OnlinePredictions, _Base):
         final = self.wait_for(
             f"endpoint {name}", lambda: self.endpoint_status(name), timeout=self.reach.operation_timeout
         )
-        if final.state is not JobState.SUCCEEDED:
-            raise PermanentError(
-                f"SageMaker endpoint {name} did not come InService: {final.summary()}", vendor="sagemaker"
-            )
+        self._check_in_service(name, final)
 
-    def undeploy(self, *, delete_endpoint: bool = True) -> None:
+    def _check_in_service(self, name: str, status: JobStatus) -> None:
+        """Raise for an endpoint that ended other than InService; clear the ``deploying`` mark if it is."""
+        if status.state is not JobState.SUCCEEDED:
+            raise PermanentError(
+                f"SageMaker endpoint {name} did not come InService: {status.summary()}", vendor="sagemaker"
+            )
+        if self.job.resources.get("deploying"):
+            self.update_job(deploying=None)
+
+    def undeploy(self, *, delete_endpoint: bool = True, wait: bool = True) -> None:
         """Delete the endpoint, its config and the model that :meth:`deploy` created (what exists of them).
 
         A SageMaker endpoint serves exactly one endpoint config, so undeploying is deleting it:
-        ``delete_endpoint`` is there for the interface Vertex shares, and ``False`` is refused.
+        ``delete_endpoint`` is there for the interface Vertex shares, and ``False`` is refused. The
+        deletes take effect when SageMaker accepts them, so ``wait`` changes nothing.
         """
+        del wait  # accepted for the Serving interface: nothing here waits
         if not delete_endpoint:
             raise SpecError(
                 "delete_endpoint=False: a SageMaker endpoint cannot outlive its model; undeploy() deletes "
@@ -286,7 +299,12 @@ class SageMakerServing(OnlinePredictions, _Base):
 
             self.call(one, f"delete {noun} {name}")
         self.update_job(
-            endpoint=None, endpoint_config=None, model=None, content_type=None, serving_concurrency=None
+            endpoint=None,
+            endpoint_config=None,
+            model=None,
+            content_type=None,
+            serving_concurrency=None,
+            deploying=None,
         )
 
     # -- online predictions ------------------------------------------------------------------------------
@@ -295,6 +313,14 @@ class SageMakerServing(OnlinePredictions, _Base):
         ref = self.job
         if not ref.resources.get("endpoint"):
             raise JobferryError(f"job {ref.job_id} is not deployed to an endpoint; call deploy() first")
+        if ref.resources.get("deploying"):
+            # Started with deploy(wait=False): one look tells InService from still Creating.
+            endpoint = ref.resources["endpoint"]
+            status = self.call(lambda: self.endpoint_status(endpoint), f"describe endpoint {endpoint}")
+            if not status.is_terminal:
+                raise self.deployment_in_progress(f"endpoint {endpoint} ({status.raw_state})")
+            self._check_in_service(endpoint, status)
+            ref = self.job
         _ = self.aws.runtime  # build the client here, not racing in the prediction threads
         return ref
 

@@ -102,6 +102,8 @@ class VertexServing(OnlinePredictions, _Base):
         min_replica_count: int = 1,
         max_replica_count: int = 1,
         traffic_percentage: int = 100,
+        *,
+        wait: bool = True,
     ) -> str:
         """Deploy the trained model to ``endpoint`` (created, exactly once, when not given).
 
@@ -109,6 +111,11 @@ class VertexServing(OnlinePredictions, _Base):
         there keep the rest, rescaled in proportion to what they carry, so that the split adds up to 100
         as Vertex requires. A new endpoint takes the model at 100%. Returns the endpoint's resource name.
         Deploying a model already deployed there reuses it.
+
+        ``wait=False`` still waits for a new endpoint (a short LRO), then returns once Vertex accepted the
+        DeployModel LRO, recording its deterministic deployed-model ID as ``deploying_model_id``: ``run``
+        before it is there says so, and ``deploy()`` again adopts it (ALREADY_EXISTS on that ID), waits
+        and records ``deployed_model_id``.
         """
         if isinstance(traffic_percentage, bool) or not isinstance(traffic_percentage, int):
             raise SpecError(f"traffic_percentage must be an integer 0..100, got {traffic_percentage!r}")
@@ -132,7 +139,7 @@ class VertexServing(OnlinePredictions, _Base):
         current = self._get_endpoint(endpoint_name)
         for deployed in current.deployed_models:
             if deployed.model == model:
-                self.update_job(model=model, endpoint=endpoint_name, deployed_model_id=deployed.id)
+                self._record_deployed(endpoint_name, str(deployed.id), model)
                 return endpoint_name
         split = split_for_deploy(
             dict(current.traffic_split),
@@ -161,13 +168,25 @@ class VertexServing(OnlinePredictions, _Base):
             lambda: self.create_or_taken("deploy model", lambda: deploy_model(request=request)),
             "deploy model",
         )
+        if not wait:
+            # Accepted (or in flight from an earlier attempt): what is known, so predict and undeploy can
+            # tell a deployment under way from none, and a later deploy() adopts it under the same ID.
+            self.update_job(model=model, endpoint=endpoint_name, deploying_model_id=deployed_id)
+            return endpoint_name
         if operation is not None:
             response = self.wait_operation(operation, "deploy model")
             deployed_id = str(response.deployed_model.id or deployed_id)
         else:
             self._await_deployed(endpoint_name, deployed_id)
-        self.update_job(model=model, endpoint=endpoint_name, deployed_model_id=deployed_id)
+        self._record_deployed(endpoint_name, deployed_id, model)
         return endpoint_name
+
+    def _record_deployed(self, endpoint_name: str, deployed_id: str, model: str | None = None) -> None:
+        """Record a deployment that is there (``model``: also record it; a ``None`` would remove it)."""
+        known = {"model": model} if model else {}
+        self.update_job(
+            **known, endpoint=endpoint_name, deployed_model_id=deployed_id, deploying_model_id=None
+        )
 
     def _await_deployed(self, endpoint_name: str, deployed_id: str) -> None:
         """Poll the endpoint until the deployment an earlier attempt started is there."""
@@ -219,7 +238,7 @@ class VertexServing(OnlinePredictions, _Base):
             raise Conflict(f"{exc}; deploy to an explicit endpoint instead", vendor="vertex") from None
         return str(found.name)
 
-    def undeploy(self, *, delete_endpoint: bool = False) -> None:
+    def undeploy(self, *, delete_endpoint: bool = False, wait: bool = True) -> None:
         """Undeploy the model from its endpoint; with ``delete_endpoint``, then delete the endpoint too.
 
         On an endpoint shared with other models, the model's traffic is handed to them first (in the
@@ -227,8 +246,22 @@ class VertexServing(OnlinePredictions, _Base):
         only an endpoint jobferry created for this job (it carries the job's submission key) that nothing
         else is deployed on; otherwise it is refused before anything is undeployed. Calling it again after
         an undeploy (``deployed_model_id`` gone, the endpoint still recorded) deletes the endpoint.
+
+        ``wait=False`` returns once Vertex accepted the UndeployModel LRO; it is refused with
+        ``delete_endpoint`` (the endpoint is deleted only once the model is off it), before any call.
         """
+        if delete_endpoint and not wait:
+            raise SpecError(
+                "delete_endpoint with wait=False: the endpoint can be deleted only once the undeploy is "
+                "done; undeploy with wait=False alone, or wait (the default) to delete the endpoint too"
+            )
         endpoint = self.job.resources.get("endpoint")
+        deploying = self.job.resources.get("deploying_model_id")
+        if deploying and endpoint and not self.job.resources.get("deployed_model_id"):
+            # deploy(wait=False) left it in flight: undeploy only once it is there, never lose track of it.
+            if not self._deployed_on(endpoint, deploying):
+                raise self.deployment_in_progress(f"deployed model {deploying} on {endpoint}")
+            self._record_deployed(endpoint, deploying)
         deployed = self.job.resources.get("deployed_model_id")
         if not endpoint or not (deployed or delete_endpoint):
             raise JobferryError(f"job {self.job.job_id} is not deployed; call deploy() first")
@@ -255,7 +288,8 @@ class VertexServing(OnlinePredictions, _Base):
                 ),
                 "undeploy model",
             )
-            self.wait_operation(operation, "undeploy model")
+            if wait:
+                self.wait_operation(operation, "undeploy model")
         self.update_job(deployed_model_id=None)
         if delete_endpoint:
             self.delete_once("endpoint", lambda: self.vertex.endpoints.delete_endpoint(name=endpoint))
@@ -278,8 +312,21 @@ class VertexServing(OnlinePredictions, _Base):
 
     # -- online predictions ------------------------------------------------------------------------------
 
+    def _deployed_on(self, endpoint_name: str, deployed_id: str) -> bool:
+        """Whether ``deployed_id`` is on the endpoint now (one read)."""
+        current = self._get_endpoint(endpoint_name)
+        return any(str(d.id) == deployed_id for d in current.deployed_models)
+
     def prediction_target(self) -> JobRef:
         ref = self.job
+        deploying = ref.resources.get("deploying_model_id")
+        if deploying and ref.resources.get("endpoint") and not ref.resources.get("deployed_model_id"):
+            # Started with deploy(wait=False): one look at the endpoint tells done from still under way.
+            endpoint = ref.resources["endpoint"]
+            if not self._deployed_on(endpoint, deploying):
+                raise self.deployment_in_progress(f"deployed model {deploying} on {endpoint}")
+            self._record_deployed(endpoint, deploying)
+            ref = self.job
         if not ref.resources.get("endpoint") or not ref.resources.get("deployed_model_id"):
             raise JobferryError(f"job {ref.job_id} is not deployed to an endpoint; call deploy() first")
         _ = self.vertex.predictions  # build the client here, not racing in the prediction threads

@@ -147,3 +147,71 @@ def test_real_time_and_speedup_together_are_bad_usage(capsys: pytest.CaptureFixt
 
     assert main(["emulator", "--real-time", "--speedup", "3"]) == 2
     assert "not allowed with argument --real-time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("service", ["vertex", "sagemaker"])
+def test_emulator_json_prints_one_listening_event_then_nothing(tmp_path: Path, service: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters._cli", "emulator", service, "--port", "0", "--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        event = json.loads(proc.stdout.readline())
+        assert event["event"] == "listening" and event["service"] == service
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", event["url"]), event
+        if service == "vertex":
+            assert re.fullmatch(r"127\.0\.0\.1:\d+", event["grpcTarget"]), event
+            channel = grpc.insecure_channel(event["grpcTarget"])
+            grpc.channel_ready_future(channel).result(timeout=10)
+            channel.close()
+            probe = event["url"] + "/v1/projects/p/locations/l/trainingPipelines/1"
+        else:
+            assert "grpcTarget" not in event
+            probe = event["url"] + "/"
+        with pytest.raises(urllib.error.HTTPError):  # it serves at that URL (and answers in its own way)
+            urllib.request.urlopen(probe, data=b"" if service == "sagemaker" else None, timeout=5)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=10)
+        assert proc.returncode == 0
+        assert rest == ""  # nothing else on stdout: a script reads JSON Lines only
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("service", ["vertex", "sagemaker"])
+def test_emulator_json_errors_are_the_cli_error_event(tmp_path: Path, service: str) -> None:
+    import os
+    import socket
+
+    missing = tmp_path / "missing.json"
+    base = [sys.executable, "-m", "adapters._cli", "emulator", service, "--json"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    bad = subprocess.run(
+        [*base, "--config", str(missing)], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert bad.returncode == 2
+    assert json.loads(bad.stdout) == {
+        "event": "error",
+        "error": "UsageError",
+        "message": f"cannot read --config {missing}: No such file or directory",
+        "exitCode": 2,
+    }
+    assert bad.stderr == f"error: cannot read --config {missing}: No such file or directory\n"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run(
+            [*base, "--port", str(port)], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60
+        )
+    assert busy.returncode == 1
+    (event,) = [json.loads(line) for line in busy.stdout.splitlines()]
+    assert event["event"] == "error" and event["exitCode"] == 1
+    assert event["message"].startswith(f"cannot listen on 127.0.0.1:{port}")
+    assert busy.stderr.count("\n") == 1 and "Traceback" not in busy.stderr

@@ -193,3 +193,50 @@ def test_the_cli_deploys_predicts_and_undeploys_a_sagemaker_job(
     assert [float(x) for x in out.split()] == pytest.approx([3.5, -1.5])
     assert "(the endpoint is deleted)" in run("undeploy", "served")
     assert emu.state.endpoints == {} and emu.state.models == {}
+
+
+def test_the_cli_deploys_without_waiting_then_deploy_again_waits_for_it(tmp_path: Path) -> None:
+    jump = [0.0]  # the emulator's clock is real time plus what the test jumps: no sleeping for InService
+
+    def clock() -> float:
+        return time.monotonic() + jump[0]
+
+    with SageMakerEmulator(speedup=10_000, endpoint_seconds=10_000_000, clock=clock) as emu:
+        emu.put_object(TRAIN_URI + "a.csv", training_csv())
+        ws = tmp_path / "ws"
+        spec = write_spec(tmp_path / "spec.toml", emu, "later")
+
+        def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                cli(list(args)),
+                env=env(ws),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                input=stdin,
+            )
+
+        assert run("train", str(spec), "--wait").returncode == 0
+        started = run("deploy", "later", "--no-wait", "--json")
+        assert started.returncode == 0, started.stderr[-800:]
+        doc = json.loads(started.stdout)
+        assert doc["waiting"] is False and doc["deployedModelId"] is None and doc["pluginInstance"] == "later"
+        assert doc["next"] == "jobferry deploy later"
+        assert emu.state.describe_endpoint(doc["endpoint"])["EndpointStatus"] == "Creating"
+        early = run("predict", "later", "--input", "-", stdin="[1.0, 0.0]\n")
+        assert early.returncode == 1 and early.stdout == "" and early.stderr.count("\n") == 1
+        assert "still in progress" in early.stderr and "`jobferry deploy later`" in early.stderr
+
+        jump[0] += 10_000.0  # InService on the vendor
+        done = run("deploy", "later", "--json")
+        assert done.returncode == 0, done.stderr[-800:]
+        assert json.loads(done.stdout)["endpoint"] == doc["endpoint"]
+        assert len(emu.state.endpoints) == len(emu.state.endpoint_configs) == len(emu.state.models) == 1
+        assert emu.counts["CreateEndpoint"] == 1
+        assert "deploying" not in load_job(Workspace(ws), "later").job.resources
+        out = run("predict", "later", "--input", "-", stdin="[1.0, 0.0]\n")
+        assert out.returncode == 0 and [float(x) for x in out.stdout.split()] == pytest.approx([3.5])
+        gone = run("undeploy", "later", "--no-wait")
+        assert gone.returncode == 0 and "(the endpoint is deleted)" in gone.stdout, gone.stdout
+        assert emu.state.endpoints == {} and emu.state.models == {}

@@ -167,3 +167,38 @@ def test_a_reloaded_model_chunks_to_invoke_endpoints_limit(
     trained(emu, clock, ws)
     fresh = SageMakerTrainingJob.load_remote(ws, "trainer", use_cache=False)
     assert fresh.config is None and fresh.policies.max_request_bytes > 6_000_000
+
+
+def test_deploy_without_waiting_then_deploy_again_adopts_it(
+    emu: SageMakerEmulator, clock: FakeClock, ws: Workspace
+) -> None:
+    model = trained(emu, clock, ws)
+    endpoint = model.deploy(wait=False)
+    assert emu.state.describe_endpoint(endpoint)["EndpointStatus"] == "Creating"  # accepted, not waited for
+    assert model.job.resources["deploying"] and model.job.resources["endpoint"] == endpoint
+    with pytest.raises(JobferryError, match=r"still in progress; run `jobferry deploy trainer` to wait"):
+        model.run([[0.0, 0.0]])
+    assert emu.counts["InvokeEndpoint"] == 0
+
+    other = SageMakerTrainingJob.load_remote(ws, "trainer", use_cache=False)  # a rerun, with wait
+    other.clock = clock
+    assert other.deploy() == endpoint
+    assert emu.state.describe_endpoint(endpoint)["EndpointStatus"] == "InService"
+    assert "deploying" not in other.job.resources
+    assert len(emu.state.endpoints) == len(emu.state.models) == len(emu.state.endpoint_configs) == 1
+    assert emu.counts["CreateEndpoint"] == 1
+    assert other.run([[0.0, 0.0]]) == pytest.approx([0.5])
+    other.undeploy(wait=False)  # the deletes are immediate: nothing is left either way
+    assert emu.state.endpoints == {} and emu.state.endpoint_configs == {} and emu.state.models == {}
+
+
+def test_run_after_a_no_wait_deploy_came_in_service_records_it(
+    emu: SageMakerEmulator, clock: FakeClock, ws: Workspace
+) -> None:
+    model = trained(emu, clock, ws)
+    model.deploy(wait=False)
+    clock.advance(100_000)
+    assert model.run([[1.0, 0.0]]) == pytest.approx([expected(1.0, 0.0)])
+    assert "deploying" not in model.job.resources
+    reloaded = SageMakerTrainingJob.load_remote(ws, "trainer", use_cache=False)
+    assert "deploying" not in reloaded.job.resources and reloaded.job.resources["endpoint"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import socket
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from ...vertex.emulator import Faults
-from ...vertex.emulator._server import bucket_mapping, port_number
+from ...vertex.emulator._server import Failure, Listening, bucket_mapping, port_number, print_failure
 from ._app import ResponseDropped, SageMakerApp
 from ._config import SageMakerEmulatorConfig
 from ._state import State
@@ -204,13 +203,19 @@ def run_server(
     *,
     clock: Callable[[], float] = time.monotonic,
     ready: Callable[[str], None] | None = None,
+    listening: Listening | None = None,
     **fields: Any,
 ) -> None:
-    """Serve in the foreground until Ctrl-C; print ``http://127.0.0.1:PORT`` first (for scripts)."""
+    """Serve in the foreground until Ctrl-C; print ``http://127.0.0.1:PORT`` first (for scripts).
+
+    ``ready(url)`` or ``listening({"url": url})`` is called instead of printing, once listening.
+    """
     app = SageMakerApp(SageMakerEmulatorConfig(**fields), clock)
     server = _Server(port, app)
     url = f"http://{LOOPBACK}:{server.server_address[1]}"
-    if ready is None:
+    if ready is None and listening is not None:
+        listening({"url": url})
+    elif ready is None:
         print(url, flush=True)
         print(
             f"SageMaker emulator listening on 127.0.0.1 (S3 buckets under {app.state.buckets.root}; "
@@ -228,8 +233,17 @@ def run_server(
         app.state.buckets.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m adapters.sagemaker.emulator [--port N] [--speedup X] [--bucket-map bucket=/dir] ...``."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    listening: Listening | None = None,
+    fail: Failure = print_failure,
+) -> int:
+    """``python -m adapters.sagemaker.emulator [--port N] [--speedup X] [--bucket-map bucket=/dir] ...``.
+
+    ``listening`` replaces the printed address (``jobferry emulator sagemaker --json``); ``fail`` reports
+    why it cannot start (default: one ``error:`` line on stderr).
+    """
     parser = argparse.ArgumentParser(
         prog="jobferry emulator sagemaker", description="An offline SageMaker emulator on 127.0.0.1."
     )
@@ -252,8 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 text = Path(args.config).read_text(encoding="utf-8")
             except OSError as exc:
-                print(f"error: cannot read --config {args.config}: {exc.strerror or exc}", file=sys.stderr)
-                return 2
+                return fail(f"cannot read --config {args.config}: {exc.strerror or exc}", 2)
             fields = SageMakerEmulatorConfig.model_validate_json(text).model_dump(exclude_unset=True)
         if args.bucket_map:
             fields["bucket_map"] = {**fields.get("bucket_map", {}), **dict(args.bucket_map)}
@@ -265,11 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
         )
-        print(f"error: invalid emulator settings: {problems}", file=sys.stderr)
-        return 2
+        return fail(f"invalid emulator settings: {problems}", 2)
     try:
-        run_server(args.port, **fields)
+        run_server(args.port, listening=listening, **fields)
     except OSError as exc:
-        print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return fail(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", 1)
     return 0

@@ -275,6 +275,7 @@ def run_server(
     clock: Callable[[], float] = time.monotonic,
     ready: Callable[[str], None] | None = None,
     grpc_port: int | None = 0,
+    listening: Listening | None = None,
     **fields: Any,
 ) -> None:
     """Serves the emulator in the foreground until Ctrl-C (KeyboardInterrupt), then stops cleanly.
@@ -289,6 +290,8 @@ def run_server(
         ready: called with the HTTP URL once listening (default: print both addresses and flush).
         grpc_port: the gRPC port (0: ephemeral); None: HTTP only. Without grpcio the server runs HTTP only
             and says how to install it.
+        listening: called instead of printing, with the addresses (``url``, and ``grpcTarget`` when gRPC
+            is served) once listening (``ready`` wins when both are given).
         **fields: :class:`EmulatorConfig` fields.
     """
     _check_host(host)
@@ -308,7 +311,9 @@ def run_server(
                 "gRPC off: install grpcio with: pip install 'jobferry[vertex]'", file=sys.stderr, flush=True
             )
     try:  # from the first line printed on: a Ctrl-C right after it is a clean stop, not an interruption
-        if ready is None:
+        if ready is None and listening is not None:
+            listening({"url": url, **({"grpcTarget": grpc_url.removeprefix("grpc://")} if grpc_url else {})})
+        elif ready is None:
             print(url, flush=True)
             if grpc_url:
                 print(grpc_url, flush=True)
@@ -377,8 +382,30 @@ def config_fields(
         raise ValueError(_config_problem(exc)) from None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m adapters.vertex.emulator [--port N] [--speedup X] [--bucket-map bucket=/dir] ...``."""
+#: Called with a listening server's addresses (``url``, ``grpcTarget``) instead of printing them.
+Listening = Callable[[dict[str, str]], None]
+#: Called with why the emulator cannot start and its exit code (2 bad settings, 1 cannot listen); returns
+#: the exit code (or raises).
+Failure = Callable[[str, int], int]
+
+
+def print_failure(message: str, code: int) -> int:
+    """The default :data:`Failure`: ``error: <message>`` on stderr."""
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    listening: Listening | None = None,
+    fail: Failure = print_failure,
+) -> int:
+    """``python -m adapters.vertex.emulator [--port N] [--speedup X] [--bucket-map bucket=/dir] ...``.
+
+    ``listening`` replaces the printed addresses (``jobferry emulator --json``); ``fail`` reports why it
+    cannot start (default: one ``error:`` line on stderr).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m adapters.vertex.emulator", description="An offline Vertex AI emulator on 127.0.0.1."
     )
@@ -401,11 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         fields = config_fields(args.config, args.speedup, args.seed, args.bucket_map)
-        run_server(args.port, args.host, grpc_port=None if args.no_grpc else args.grpc_port, **fields)
+        grpc_port = None if args.no_grpc else args.grpc_port
+        run_server(args.port, args.host, grpc_port=grpc_port, listening=listening, **fields)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc), 2)
     except OSError as exc:  # the port is taken, or not ours to bind
-        print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return fail(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", 1)
     return 0
