@@ -424,5 +424,5 @@ def test_a_weighted_acquisition_above_the_burst_leaves_debt_that_later_ones_repa
     assert limiter.acquire(2_500) == 0
     waited = limiter.acquire(1)
     assert waited == pytest.approx(15.01)  # (1,500 owed + 1) / 100 a second
-    with pytest.raises(ValueError, match="1..6000"):
+    with pytest.raises(ValueError, match=r"1\.\.6000"):
         limiter.acquire(6_001)  # more than a whole minute's budget can never be available
