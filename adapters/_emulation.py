@@ -2,7 +2,7 @@
 connections, the request handler's plumbing, the background/foreground lifecycle and the command line's
 shared pieces. Each vendor's emulator supplies its app (what a request does) and its own settings.
 
-Standard library only: importing this never imports a vendor SDK.
+Standard library and pydantic only: importing this never imports a vendor SDK.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 from urllib.parse import SplitResult, urlsplit
+
+from pydantic import BaseModel
 
 LOOPBACK = "127.0.0.1"
 #: What a client that went away (killed, timed out, closed its socket) raises on our reads and writes.
@@ -36,6 +38,14 @@ class EmulatedApp(Protocol):
 
 
 AppT = TypeVar("AppT", bound=EmulatedApp)
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def merged_config(config_class: type[ConfigT], config: ConfigT | None, fields: dict[str, Any]) -> ConfigT:
+    """An emulator's configuration: ``config`` with keyword ``fields`` over it, or built from them."""
+    if config is not None and fields:
+        return config_class(**{**config.model_dump(), **fields})
+    return config or config_class(**fields)
 
 
 class LoopbackServer(ThreadingHTTPServer, Generic[AppT]):
@@ -294,6 +304,7 @@ __all__ = [
     "LoopbackHandler",
     "LoopbackServer",
     "add_serving_arguments",
+    "merged_config",
     "bucket_mapping",
     "port_number",
     "print_failure",

@@ -20,6 +20,7 @@ from ..._emulation import (
     LoopbackHandler,
     LoopbackServer,
     add_serving_arguments,
+    merged_config,
     print_failure,
     read_config,
     serve_command,
@@ -76,9 +77,7 @@ class SageMakerEmulator(BackgroundEmulator):
         port: int = 0,
         **fields: Any,
     ) -> None:
-        if config is not None and fields:
-            config = SageMakerEmulatorConfig(**{**config.model_dump(), **fields})
-        self.app = SageMakerApp(config or SageMakerEmulatorConfig(**fields), clock)
+        self.app = SageMakerApp(merged_config(SageMakerEmulatorConfig, config, fields), clock)
         super().__init__(port)
 
     def _new_server(self) -> LoopbackServer[SageMakerApp]:

@@ -22,6 +22,7 @@ from ..._emulation import (
     LoopbackHandler,
     LoopbackServer,
     add_serving_arguments,
+    merged_config,
     port_number,
     print_failure,
     read_config,
@@ -67,12 +68,6 @@ def _server(port: int, app: EmulatorApp) -> LoopbackServer[EmulatorApp]:
     return LoopbackServer(port, app, _Handler)
 
 
-def _config(config: EmulatorConfig | None, fields: dict[str, Any]) -> EmulatorConfig:
-    if config is not None and fields:
-        return EmulatorConfig(**{**config.model_dump(), **fields})
-    return config or EmulatorConfig(**fields)
-
-
 class VertexEmulator(BackgroundEmulator):
     """The emulator on an ephemeral 127.0.0.1 port, served from a daemon thread.
 
@@ -105,7 +100,7 @@ class VertexEmulator(BackgroundEmulator):
         grpc_port: int | None = None,
         **fields: Any,
     ) -> None:
-        self.app = EmulatorApp(_config(config, fields), clock)
+        self.app = EmulatorApp(merged_config(EmulatorConfig, config, fields), clock)
         super().__init__(port)
         self._grpc_port = grpc_port
         self._grpc: Any = None  # a grpc.Server once started
