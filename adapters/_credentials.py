@@ -169,13 +169,18 @@ def _reject_key_material(field: str, value: str) -> None:
         )
 
 
-def _check_email(field: str, value: str) -> None:
+def _check_text(
+    field: str, value: str, pattern: re.Pattern[str], valid: str, longest: int | None = None
+) -> None:
+    """Refuse key material, then a value that is not ``valid`` (what would be, with an example)."""
     _reject_key_material(field, value)
-    if len(value) > 254 or not _EMAIL.fullmatch(value):
-        raise InvalidCredentialRef(
-            f"{field} {_show(value)} is not a service-account email "
-            "(e.g. 'trainer@my-project.iam.gserviceaccount.com')"
-        )
+    if (longest is not None and len(value) > longest) or not pattern.fullmatch(value):
+        raise InvalidCredentialRef(f"{field} {_show(value)} is not {valid}")
+
+
+def _check_email(field: str, value: str) -> None:
+    valid = "a service-account email (e.g. 'trainer@my-project.iam.gserviceaccount.com')"
+    _check_text(field, value, _EMAIL, valid, longest=254)
 
 
 def _scope_tuple(scopes: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -384,23 +389,21 @@ class ScopedRef(CredentialRef):
         if value is not None and not value:
             raise InvalidCredentialRef("scopes is empty; leave it out to use the default scopes")
         for scope in value or ():
-            _reject_key_material("scope", scope)
-            if not _SCOPE.fullmatch(scope):
-                raise InvalidCredentialRef(
-                    f"scope {_show(scope)} is not an OAuth scope "
-                    "(e.g. 'https://www.googleapis.com/auth/cloud-platform')"
-                )
+            _check_text(
+                "scope",
+                scope,
+                _SCOPE,
+                "an OAuth scope (e.g. 'https://www.googleapis.com/auth/cloud-platform')",
+            )
         return value
 
     @field_validator("quota_project", mode="after")
     @classmethod
     def _check_quota_project(cls, value: str | None) -> str | None:
         if value is not None:
-            _reject_key_material("quota_project", value)
-            if not _QUOTA_PROJECT.fullmatch(value):
-                raise InvalidCredentialRef(
-                    f"quota_project {_show(value)} is not a Google Cloud project ID (e.g. 'my-project')"
-                )
+            _check_text(
+                "quota_project", value, _QUOTA_PROJECT, "a Google Cloud project ID (e.g. 'my-project')"
+            )
         return value
 
     def describe(self) -> str:
@@ -590,12 +593,9 @@ DEFAULT_SESSION_NAME: Final = "jobferry"
 
 def _check_role_arn(field: str, value: Any) -> Any:
     if isinstance(value, str):
-        _reject_key_material(field, value)
-        if not _ROLE_ARN.fullmatch(value):
-            raise InvalidCredentialRef(
-                f"{field} {_show(value)} is not an IAM role ARN "
-                "(e.g. 'arn:aws:iam::123456789012:role/trainer')"
-            )
+        _check_text(
+            field, value, _ROLE_ARN, "an IAM role ARN (e.g. 'arn:aws:iam::123456789012:role/trainer')"
+        )
     return value
 
 
@@ -622,12 +622,8 @@ class AwsProfileRef(AwsRef):
     @classmethod
     def _check_profile(cls, value: Any) -> Any:
         if isinstance(value, str):
-            _reject_key_material("aws_profile profile", value)
-            if not _PROFILE.fullmatch(value):
-                raise InvalidCredentialRef(
-                    f"aws_profile profile {_show(value)} is not a profile name "
-                    "(letters, digits and _ . @ + -, e.g. 'training')"
-                )
+            valid = "a profile name (letters, digits and _ . @ + -, e.g. 'training')"
+            _check_text("aws_profile profile", value, _PROFILE, valid)
         return value
 
     def _repr_head(self) -> str:
@@ -650,11 +646,8 @@ class _AwsRoleRef(AwsRef):
     @classmethod
     def _check_session(cls, value: Any) -> Any:
         if isinstance(value, str):
-            _reject_key_material("session_name", value)
-            if not _SESSION_NAME.fullmatch(value):
-                raise InvalidCredentialRef(
-                    f"session_name {_show(value)} is not a RoleSessionName (2-64 of letters, digits, _+=,.@-)"
-                )
+            valid = "a RoleSessionName (2-64 of letters, digits, _+=,.@-)"
+            _check_text("session_name", value, _SESSION_NAME, valid)
         return value
 
 
@@ -678,11 +671,8 @@ class AwsAssumeRoleRef(_AwsRoleRef):
     @classmethod
     def _check_external_id(cls, value: Any) -> Any:
         if isinstance(value, str):
-            _reject_key_material("external_id", value)
-            if not _EXTERNAL_ID.fullmatch(value):
-                raise InvalidCredentialRef(
-                    f"external_id {_show(value)} is not an ExternalId (2-1224 of letters, digits, _+=,.@:/-)"
-                )
+            valid = "an ExternalId (2-1224 of letters, digits, _+=,.@:/-)"
+            _check_text("external_id", value, _EXTERNAL_ID, valid)
         return value
 
     @field_validator("duration_seconds", mode="after")

@@ -403,13 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _port(text: str) -> int:
-    from ..vertex.emulator._server import port_number  # stdlib + pydantic: cheap, and only for this command
+    from .._emulation import port_number  # stdlib only: cheap, and only for this command
 
     return port_number(text)
 
 
 def _bucket(text: str) -> str:
-    from ..vertex.emulator._server import bucket_mapping
+    from .._emulation import bucket_mapping
 
     bucket, folder = bucket_mapping(text)  # checked here, so the error names jobferry's own usage
     return f"{bucket}={folder}"

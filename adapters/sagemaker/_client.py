@@ -16,6 +16,7 @@ from typing import Any
 from checkpoint._errors import MissingDependency
 
 from .._credentials import CredentialRef
+from .._shared import shared_per_arguments
 from ._aws_auth import session_for
 
 #: botocore's retry settings: one attempt, ours are the only retries.
@@ -100,40 +101,5 @@ class SageMakerClients:
         return self._client("sagemaker-runtime", self.runtime_endpoint_url)
 
 
-_SHARED: dict[tuple[Any, ...], SageMakerClients] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_clients(
-    region: str,
-    credentials: CredentialRef,
-    endpoint_url: str | None = None,
-    runtime_endpoint_url: str | None = None,
-    *,
-    call_timeout: float = 60.0,
-    connect_timeout: float = 10.0,
-    max_pool_connections: int = 16,
-) -> SageMakerClients:
-    """The process-wide clients for one way of reaching SageMaker (a thousand jobs share one pool)."""
-    key = (
-        region,
-        endpoint_url or "",
-        runtime_endpoint_url or "",
-        credentials.model_dump_json(),
-        call_timeout,
-        connect_timeout,
-        max_pool_connections,
-    )
-    with _SHARED_LOCK:
-        clients = _SHARED.get(key)
-        if clients is None:
-            clients = _SHARED[key] = SageMakerClients(
-                region,
-                credentials,
-                endpoint_url,
-                runtime_endpoint_url,
-                call_timeout=call_timeout,
-                connect_timeout=connect_timeout,
-                max_pool_connections=max_pool_connections,
-            )
-        return clients
+#: The process-wide clients for one way of reaching SageMaker (a thousand jobs share one pool).
+shared_clients = shared_per_arguments(SageMakerClients)

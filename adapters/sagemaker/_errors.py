@@ -33,25 +33,23 @@ matches the code ``ResourceInUse`` only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from adapters._boundary import Boundary, translated
 from adapters._errors import (
     AuthError,
     Conflict,
     InvalidJobSpec,
     JobNotFound,
-    OutcomeUnknown,
     PermanentError,
     QuotaExceeded,
-    ServiceUnreachable,
     TransientError,
-    VendorError,
 )
 
 VENDOR = "sagemaker"
+_BOUNDARY = Boundary(VENDOR, "SageMaker")
 
 #: botocore's own list of throttling codes (botocore/retries/standard.py), and SageMaker's.
 THROTTLING_CODES = frozenset(
@@ -192,33 +190,16 @@ def translate(exc: BaseException, ctx: CallContext) -> BaseException:
     if isinstance(exc, bexc.NoCredentialsError | bexc.PartialCredentialsError | bexc.NoRegionError):
         return AuthError(f"SageMaker {ctx.what}: {exc} ({ctx.credentials})", vendor=VENDOR, code=401)
     if isinstance(exc, bexc.EndpointConnectionError):
-        where = ctx.endpoint or f"sagemaker.{ctx.region}.amazonaws.com"
-        return ServiceUnreachable(
-            f"cannot reach SageMaker at {where} — is it running? ({ctx.what}: connection refused or no such "
-            "host)",
-            vendor=VENDOR,
+        return _BOUNDARY.unreachable(
+            ctx, f"sagemaker.{ctx.region}.amazonaws.com", "connection refused or no such host"
         )
     if isinstance(exc, bexc.ConnectTimeoutError):
-        return TransientError(f"SageMaker {ctx.what}: cannot connect: {exc}", vendor=VENDOR)
+        return _BOUNDARY.cannot_connect(ctx, exc)
     if isinstance(exc, bexc.HTTPClientError | bexc.ReadTimeoutError | ConnectionError | TimeoutError):
-        if ctx.is_create:
-            return OutcomeUnknown(
-                f"SageMaker {ctx.what}: the request may have been applied but no response came ({exc})",
-                vendor=VENDOR,
-            )
-        return TransientError(f"SageMaker {ctx.what}: connection failed: {exc}", vendor=VENDOR)
+        return _BOUNDARY.connection_failed(ctx, exc)
     return exc
 
 
-@contextmanager
-def sagemaker_errors(ctx: CallContext) -> Iterator[None]:
+def sagemaker_errors(ctx: CallContext) -> AbstractContextManager[None]:
     """Translate any botocore or transport exception raised inside the block."""
-    try:
-        yield
-    except VendorError:
-        raise
-    except Exception as exc:
-        mapped = translate(exc, ctx)
-        if mapped is exc:
-            raise
-        raise mapped from exc
+    return translated(translate, ctx)

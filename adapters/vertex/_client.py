@@ -18,6 +18,7 @@ from adapters._errors import SpecError
 from checkpoint._errors import MissingDependency
 
 from .._credentials import AnonymousRef, CredentialRef
+from .._shared import shared_per_arguments
 from ._google_auth import resolve_google
 
 
@@ -243,25 +244,5 @@ class VertexClients:
         return self._client("GenAiTuningServiceClient")
 
 
-_SHARED: dict[tuple[str, ...], VertexClients] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_clients(
-    project: str,
-    location: str,
-    credentials: CredentialRef,
-    api_endpoint: str | None = None,
-    transport: str = "rest",
-) -> VertexClients:
-    """The process-wide :class:`VertexClients` for one project, region, endpoint, transport and credential.
-
-    Watching a thousand jobs must not open a thousand connection pools or resolve the same credentials a
-    thousand times: models that reach Vertex the same way share one set of clients.
-    """
-    key = (project, location, api_endpoint or "", transport, credentials.model_dump_json())
-    with _SHARED_LOCK:
-        clients = _SHARED.get(key)
-        if clients is None:
-            clients = _SHARED[key] = VertexClients(project, location, credentials, api_endpoint, transport)
-        return clients
+#: The process-wide :class:`VertexClients` for one project, region, endpoint, transport and credential.
+shared_clients = shared_per_arguments(VertexClients)

@@ -25,25 +25,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from adapters._boundary import Boundary, translated
 from adapters._errors import (
     AuthError,
     Conflict,
     InvalidJobSpec,
     JobNotFound,
-    OutcomeUnknown,
     PermanentError,
     QuotaExceeded,
-    ServiceUnreachable,
     TransientError,
-    VendorError,
 )
 
 VENDOR = "vertex"
+_BOUNDARY = Boundary(VENDOR, "Vertex AI")
 
 
 @dataclass(frozen=True)
@@ -112,10 +110,7 @@ def translate(exc: BaseException, ctx: CallContext) -> BaseException:
         }
         head = f"Vertex AI {ctx.what} failed"
         if ctx.is_create and _lost_over_grpc(exc):
-            return OutcomeUnknown(
-                f"Vertex AI {ctx.what}: the request may have been applied but no response came ({message})",
-                vendor=VENDOR,
-            )
+            return _BOUNDARY.lost_response(ctx, message)
         if isinstance(exc, gexc.TooManyRequests):  # includes ResourceExhausted
             return QuotaExceeded(f"{head}: quota exhausted in {ctx.project}/{ctx.location}: {message}", **kw)
         if isinstance(exc, gexc.MethodNotImplemented):  # 501 is a 5xx that no retry fixes
@@ -162,20 +157,11 @@ def translate(exc: BaseException, ctx: CallContext) -> BaseException:
     import requests
 
     if isinstance(exc, requests.exceptions.ConnectionError) and _never_sent(exc):
-        where = ctx.endpoint or f"{ctx.location}-aiplatform.googleapis.com"
-        return ServiceUnreachable(
-            f"cannot reach Vertex AI at {where} — is it running? ({ctx.what}: {_short_cause(exc)})",
-            vendor=VENDOR,
-        )
+        return _BOUNDARY.unreachable(ctx, f"{ctx.location}-aiplatform.googleapis.com", _short_cause(exc))
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return TransientError(f"Vertex AI {ctx.what}: cannot connect: {exc}", vendor=VENDOR)
+        return _BOUNDARY.cannot_connect(ctx, exc)
     if isinstance(exc, requests.exceptions.RequestException | ConnectionError | TimeoutError):
-        if ctx.is_create:
-            return OutcomeUnknown(
-                f"Vertex AI {ctx.what}: the request may have been applied but no response came ({exc})",
-                vendor=VENDOR,
-            )
-        return TransientError(f"Vertex AI {ctx.what}: connection failed: {exc}", vendor=VENDOR)
+        return _BOUNDARY.connection_failed(ctx, exc)
     return exc
 
 
@@ -199,15 +185,6 @@ def _never_sent(exc: BaseException) -> bool:
     return any(m in text for m in markers)
 
 
-@contextmanager
-def vertex_errors(ctx: CallContext) -> Iterator[None]:
+def vertex_errors(ctx: CallContext) -> AbstractContextManager[None]:
     """Translate any Google or transport exception raised inside the block."""
-    try:
-        yield
-    except VendorError:
-        raise
-    except Exception as exc:
-        mapped = translate(exc, ctx)
-        if mapped is exc:
-            raise
-        raise mapped from exc
+    return translated(translate, ctx)

@@ -4,30 +4,37 @@ server and ``main``."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import socket
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import TracebackType
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Self
+from urllib.parse import SplitResult, parse_qs
 
 from pydantic import ValidationError
 
+from ..._emulation import (
+    LOOPBACK,
+    BackgroundEmulator,
+    Failure,
+    Listening,
+    LoopbackHandler,
+    LoopbackServer,
+    add_serving_arguments,
+    merged_config,
+    port_number,
+    print_failure,
+    read_config,
+    serve_command,
+    serve_foreground,
+    server_url,
+)
 from ._app import EmulatorApp
 from ._config import EmulatorConfig
 from ._faults import Faults
 from ._state import State
 from ._wire import ResponseDropped
-
-LOOPBACK = "127.0.0.1"
-#: What a client that went away (killed, timed out, closed its socket) raises on our reads and writes.
-DISCONNECTS: tuple[type[OSError], ...] = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
 def _check_host(host: str) -> str:
@@ -37,113 +44,31 @@ def _check_host(host: str) -> str:
     return LOOPBACK
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     """Hands every request to the server's :class:`EmulatorApp`."""
 
-    server: _Server
-    # Keep-alive: the GAPIC clients reuse their connections, and so should the benchmark numbers.
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in separate writes; with Nagle on, each keep-alive response waits ~40 ms for
-    # the client's delayed ACK (measured: 23 requests/s instead of hundreds).
-    disable_nagle_algorithm = True
+    server: LoopbackServer[EmulatorApp]
     server_version = "jobferry-vertex-emulator"
-    sys_version = ""
+    dropped = ResponseDropped
 
-    def handle(self) -> None:
-        # A client may vanish between two keep-alive requests too (the next request line never comes).
-        try:
-            super().handle()
-        except DISCONNECTS:
-            self._disconnected("Unknown")
+    def answer(
+        self, url: SplitResult, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        query = parse_qs(url.query, keep_blank_values=True)
+        return self.server.app.handle(self.command, url.path, query, body, headers)
 
-    def _disconnected(self, method: str) -> None:
-        self.close_connection = True
-        self.server.app.log.disconnect(method)
-
-    def _method(self, path: str) -> str:
+    def method_name(self, path: str, headers: dict[str, str]) -> str:
         found = self.server.app.route(self.command.upper(), path)
         return found[0].method if found else "Unknown"
 
-    def _serve(self) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        try:
-            body = self.rfile.read(length) if length else b""
-        except DISCONNECTS:
-            body = b""
-        if len(body) < length:  # the client went away mid-request: no effect, nobody to answer
-            self._disconnected(self._method(url.path))
-            return
-        try:
-            status, headers, payload = self.server.app.handle(
-                self.command, url.path, parse_qs(url.query, keep_blank_values=True), body, dict(self.headers)
-            )
-        except ResponseDropped:
-            # The effect happened; close without a byte so the client sees a lost response.
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        try:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except DISCONNECTS:
-            self._disconnected(self._method(url.path))
-
-    do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the app keeps its own request log; stderr noise would drown test output
+    do_PATCH = LoopbackHandler._serve
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, port: int, app: EmulatorApp) -> None:
-        self.app = app
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__((LOOPBACK, port), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Close the kept-alive connections too: a stopped emulator must not go on answering on them."""
-        with self._open_lock:
-            live, self._open = list(self._open), set()
-        for sock in live:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that went away is counted, not printed; anything else is a real error and stays loud.
-        if isinstance(sys.exc_info()[1], DISCONNECTS):
-            self.app.log.disconnect("Unknown")
-            return
-        super().handle_error(request, client_address)
+def _server(port: int, app: EmulatorApp) -> LoopbackServer[EmulatorApp]:
+    return LoopbackServer(port, app, _Handler)
 
 
-def _config(config: EmulatorConfig | None, fields: dict[str, Any]) -> EmulatorConfig:
-    if config is not None and fields:
-        return EmulatorConfig(**{**config.model_dump(), **fields})
-    return config or EmulatorConfig(**fields)
-
-
-class VertexEmulator:
+class VertexEmulator(BackgroundEmulator):
     """The emulator on an ephemeral 127.0.0.1 port, served from a daemon thread.
 
     Example::
@@ -175,21 +100,15 @@ class VertexEmulator:
         grpc_port: int | None = None,
         **fields: Any,
     ) -> None:
-        self.app = EmulatorApp(_config(config, fields), clock)
-        self._port = port
+        self.app = EmulatorApp(merged_config(EmulatorConfig, config, fields), clock)
+        super().__init__(port)
         self._grpc_port = grpc_port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._grpc: Any = None  # a grpc.Server once started
         self._grpc_bound = 0
         self._grpc_lock = threading.Lock()
 
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``; the ``api_endpoint`` to give the clients."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; use it as a context manager or call start()")
-        return f"http://{LOOPBACK}:{self._server.server_address[1]}"
+    def _new_server(self) -> LoopbackServer[EmulatorApp]:
+        return _server(self._port, self.app)
 
     @property
     def grpc_target(self) -> str:
@@ -232,14 +151,9 @@ class VertexEmulator:
         """The fault injector (``faults.set("GetTrainingPipeline", error_rate=1.0, codes=[503])``)."""
         return self.app.faults
 
-    def start(self) -> VertexEmulator:
-        """Binds and starts serving in a daemon thread."""
-        if self._server is None:
-            self._server = _Server(self._port, self.app)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
+    def start(self) -> Self:
+        """Binds and starts serving in a daemon thread (and the gRPC server, when ``grpc_port`` is given)."""
+        super().start()
         if self._grpc_port is not None:
             self.grpc_target  # noqa: B018 -- starts the gRPC server
         return self
@@ -250,22 +164,7 @@ class VertexEmulator:
             if self._grpc is not None:
                 self._grpc.stop(grace=None).wait(5)
                 self._grpc = None
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server.close_connections()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = None
-            self._thread = None
-
-    def __enter__(self) -> VertexEmulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        super().stop()
 
 
 def run_server(
@@ -296,8 +195,8 @@ def run_server(
     """
     _check_host(host)
     app = EmulatorApp(EmulatorConfig(**fields), clock)
-    server = _Server(port, app)
-    url = f"http://{LOOPBACK}:{server.server_address[1]}"
+    server = _server(port, app)
+    url = server_url(server)
     grpc_server: Any = None
     grpc_url = ""
     if grpc_port is not None:
@@ -310,7 +209,8 @@ def run_server(
             print(
                 "gRPC off: install grpcio with: pip install 'jobferry[vertex]'", file=sys.stderr, flush=True
             )
-    try:  # from the first line printed on: a Ctrl-C right after it is a clean stop, not an interruption
+
+    def announce() -> None:
         if ready is None and listening is not None:
             listening({"url": url, **({"grpcTarget": grpc_url.removeprefix("grpc://")} if grpc_url else {})})
         elif ready is None:
@@ -322,34 +222,12 @@ def run_server(
             print(f"Vertex AI emulator listening on 127.0.0.1 ({speed}; Ctrl-C to stop)", flush=True)
         else:
             ready(url)
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+
+    def close() -> None:
         if grpc_server is not None:
             grpc_server.stop(grace=None)
 
-
-def bucket_mapping(text: str) -> tuple[str, str]:
-    """``BUCKET=/local/dir`` -> (bucket, folder); the folder must exist (argparse type)."""
-    bucket, sep, folder = text.partition("=")
-    if not sep or not bucket or not folder:
-        raise argparse.ArgumentTypeError(f"expected BUCKET=/local/dir, got {text!r}")
-    if not Path(folder).expanduser().is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r}: {folder!r} is not a folder")
-    return bucket, folder
-
-
-def port_number(text: str) -> int:
-    """A TCP port, 0 (any free port) to 65535 (argparse type)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range: use 0 (any free port) to 65535")
-    return port
+    serve_foreground(server, announce, close)
 
 
 def _config_problem(exc: ValidationError) -> str:
@@ -369,30 +247,13 @@ def config_fields(
     fields: dict[str, Any] = {}
     try:
         if config:
-            try:
-                text = Path(config).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ValueError(f"cannot read --config {config}: {exc.strerror or exc}") from None
-            fields = EmulatorConfig.model_validate_json(text).model_dump()
+            fields = EmulatorConfig.model_validate_json(read_config(config)).model_dump()
         fields.update({k: v for k, v in (("speedup", speedup), ("seed", seed)) if v is not None})
         if buckets:
             fields["bucket_map"] = {**fields.get("bucket_map", {}), **dict(buckets)}
         return EmulatorConfig(**fields).model_dump()
     except ValidationError as exc:
         raise ValueError(_config_problem(exc)) from None
-
-
-#: Called with a listening server's addresses (``url``, ``grpcTarget``) instead of printing them.
-Listening = Callable[[dict[str, str]], None]
-#: Called with why the emulator cannot start and its exit code (2 bad settings, 1 cannot listen); returns
-#: the exit code (or raises).
-Failure = Callable[[str, int], int]
-
-
-def print_failure(message: str, code: int) -> int:
-    """The default :data:`Failure`: ``error: <message>`` on stderr."""
-    print(f"error: {message}", file=sys.stderr)
-    return code
 
 
 def main(
@@ -409,16 +270,8 @@ def main(
     parser = argparse.ArgumentParser(
         prog="python -m adapters.vertex.emulator", description="An offline Vertex AI emulator on 127.0.0.1."
     )
-    parser.add_argument("--port", type=port_number, default=0, help="port to listen on (0: any free port)")
+    add_serving_arguments(parser, vendor="Vertex", scheme="gs")
     parser.add_argument("--host", default=LOOPBACK, help="must be 127.0.0.1 or localhost")
-    parser.add_argument("--speedup", type=float, help="divide Vertex durations by this (default 1)")
-    parser.add_argument(
-        "--bucket-map",
-        type=bucket_mapping,
-        action="append",
-        default=[],
-        help="serve gs://BUCKET from a local folder",
-    )
     parser.add_argument(
         "--seed", type=int, help="seed of fault rates and resource IDs (default: a random one per start)"
     )
@@ -426,12 +279,13 @@ def main(
     parser.add_argument("--grpc-port", type=port_number, default=0, help="gRPC port (0: any free port)")
     parser.add_argument("--no-grpc", action="store_true", help="serve HTTP only")
     args = parser.parse_args(argv)
+    grpc_port = None if args.no_grpc else args.grpc_port
     try:
         fields = config_fields(args.config, args.speedup, args.seed, args.bucket_map)
-        grpc_port = None if args.no_grpc else args.grpc_port
-        run_server(args.port, args.host, grpc_port=grpc_port, listening=listening, **fields)
+        return serve_command(
+            args.port,
+            lambda: run_server(args.port, args.host, grpc_port=grpc_port, listening=listening, **fields),
+            fail,
+        )
     except ValueError as exc:
         return fail(str(exc), 2)
-    except OSError as exc:  # the port is taken, or not ours to bind
-        return fail(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", 1)
-    return 0
