@@ -84,7 +84,8 @@ def test_train_wait_status_predict(emu: VertexEmulator, tmp_path: Path) -> None:
     deployed = run_cli(["deploy", "fruit-cli", "--poll-interval", "0.05", "--json"], wsdir)
     assert deployed.returncode == 0, deployed.stderr
     (doc,) = events(deployed.stdout)
-    assert set(doc) == {"pluginInstance", "endpoint", "deployedModelId", "model"}
+    assert set(doc) == {"pluginInstance", "endpoint", "deployedModelId", "model", "waiting"}
+    assert doc["waiting"] is True  # deploy waited for the deployment (no --no-wait)
     assert doc["pluginInstance"] == "fruit-cli"
     assert doc["endpoint"].startswith(f"projects/{PROJECT}/locations/{LOCATION}/endpoints/")
     assert doc["model"] == final["status"]["outputs"]["model"]
