@@ -80,7 +80,10 @@ def test_pipeline_and_tuning_job_cycles_under_faults_keep_exactly_once(tmp_path:
     assert report.pipeline_job_lists == 0  # pipeline jobs are adopted by their ID, never by a look-up
     # the faults really were there, and were retried through
     assert report.emulator["errors"] > 0 and report.retries > 0
-    assert report.faults_injected.get("CreatePipelineJob", 0) > 0
+    # Pipeline-job calls met faults too. (Which calls draw a fault depends on how the threads interleave:
+    # the six creates alone go unfaulted about once in twenty runs, the creates and polls together never in
+    # practice. A lost create adopted through its 409 is proven deterministically in test_pipeline_job.)
+    assert sum(n for method, n in report.faults_injected.items() if method.endswith("PipelineJob")) > 0
     assert report.goals_met
 
 
